@@ -1,0 +1,158 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/watcherbridge/watcherbridge/handlers"
+)
+
+// envPrefix starts the environment variable of every flag: --data-dir is
+// WATCHERBRIDGE_DATA_DIR.
+const envPrefix = "WATCHERBRIDGE_"
+
+// envName is the environment variable that sets flag name.
+func envName(name string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// parseFlags applies environment defaults, then the command line, so flags
+// win over the environment and -h lists every knob with its variable.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	var bad []string
+	fs.VisitAll(func(f *flag.Flag) {
+		f.Usage += " (env " + envName(f.Name) + ")"
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				bad = append(bad, fmt.Sprintf("%s=%q: %v", envName(f.Name), v, err))
+			}
+		}
+	})
+	if len(bad) > 0 {
+		return errors.New("bad environment: " + strings.Join(bad, "; "))
+	}
+	return fs.Parse(args)
+}
+
+// serveConfig is everything `serve` needs, validated once.
+type serveConfig struct {
+	DataDir            string
+	Listen             string
+	NATSURL            string
+	EmbeddedNATSListen string
+	WatcherURL         string
+	watcherAPIKey      string // secret: never printed
+	WatcherAPIKeyFile  string
+	Inventory          string
+	Unassigned         handlers.Unassigned
+	MaxBodyBytes       int64
+	LogFormat          string
+	LogLevel           string
+	ShutdownTimeout    time.Duration
+	Concurrency        int
+	MaxAckPending      int
+	AckWait            time.Duration
+	BatchSize          int
+	BatchDelay         time.Duration
+	MaxDeliveries      int
+	DeadLetterMaxAge   time.Duration
+	Replicas           int
+	WatcherTimeout     time.Duration
+}
+
+func serveFlags(fs *flag.FlagSet) (*serveConfig, *string, *string) {
+	c := &serveConfig{}
+	var unassigned, apiKey string
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the state file and, in embedded mode, the JetStream store")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the ingest and health endpoints")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "external NATS server or cluster (comma-separated URLs); empty starts an embedded JetStream server")
+	fs.StringVar(&c.EmbeddedNATSListen, "embedded-nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens (port 0 picks a free one)")
+	fs.StringVar(&c.WatcherURL, "watcher-url", "", "base URL of Watcher, e.g. https://watcher.example (required)")
+	fs.StringVar(&apiKey, "watcher-api-key", "", "Watcher system API key (prefer --watcher-api-key-file)")
+	fs.StringVar(&c.WatcherAPIKeyFile, "watcher-api-key-file", "", "file holding the Watcher system API key")
+	fs.StringVar(&c.Inventory, "inventory", "", "billing stock list (CSV) published as camera.assigned events at start-up")
+	fs.StringVar(&unassigned, "unassigned", "hold", "what to do with an activated camera billing has not assigned: hold or default")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 32<<20, "largest activation push accepted (413 above it)")
+	fs.StringVar(&c.LogFormat, "log-format", "json", "json or console")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for in-flight work")
+	fs.IntVar(&c.Concurrency, "concurrency", 64, "messages handled at once per topic (they are committed in groups)")
+	fs.IntVar(&c.MaxAckPending, "max-ack-pending", 1024, "JetStream max unacknowledged messages per consumer")
+	fs.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "JetStream redelivers a message not acknowledged within this time")
+	fs.IntVar(&c.BatchSize, "batch-size", 512, "most events committed in one store transaction and import group")
+	fs.DurationVar(&c.BatchDelay, "batch-delay", 10*time.Millisecond, "longest wait for more events to fill a group")
+	fs.IntVar(&c.MaxDeliveries, "max-deliveries", 10, "deliveries after which an unclassified failure goes to the dead letters")
+	fs.DurationVar(&c.DeadLetterMaxAge, "dead-letter-max-age", 30*24*time.Hour, "how long dead letters are kept")
+	fs.IntVar(&c.Replicas, "stream-replicas", 1, "replicas of streams the bridge creates (3 on a cluster)")
+	fs.DurationVar(&c.WatcherTimeout, "watcher-timeout", 15*time.Second, "timeout of one Watcher request")
+	return c, &unassigned, &apiKey
+}
+
+// loadServeConfig parses and validates serve's flags.
+func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer) (*serveConfig, error) {
+	fs := flag.NewFlagSet("watcherbridge serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c, unassigned, apiKey := serveFlags(fs)
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	var err error
+	if c.Unassigned, err = handlers.ParseUnassigned(*unassigned); err != nil {
+		return nil, err
+	}
+	c.watcherAPIKey = *apiKey
+	if c.WatcherAPIKeyFile != "" {
+		if c.watcherAPIKey, err = readSecretFile(c.WatcherAPIKeyFile); err != nil {
+			return nil, fmt.Errorf("--watcher-api-key-file: %w", err)
+		}
+	}
+	switch {
+	case c.WatcherURL == "":
+		return nil, fmt.Errorf("--watcher-url is required (or %s)", envName("watcher-url"))
+	case c.watcherAPIKey == "":
+		return nil, fmt.Errorf("no Watcher API key: set --watcher-api-key-file (or --watcher-api-key, %s)", envName("watcher-api-key"))
+	case c.Concurrency < 1 || c.BatchSize < 1 || c.MaxAckPending < c.Concurrency:
+		return nil, fmt.Errorf("--concurrency and --batch-size must be positive and --max-ack-pending at least --concurrency")
+	}
+	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return c, nil
+}
+
+// readSecretFile reads a key mounted as a file; the trailing newline most
+// editors add is not part of the key.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
+}
+
+// newLogger builds the root logger: JSON lines by default, readable text
+// with --log-format console.
+func newLogger(format, level string, w io.Writer) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}

@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/watcherbridge/watcherbridge/events"
+	"github.com/watcherbridge/watcherbridge/handlers"
+	"github.com/watcherbridge/watcherbridge/store"
+	"github.com/watcherbridge/watcherbridge/watcherclient"
+)
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadServeConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogFormat, cfg.LogLevel, stdout)
+	return serve(ctx, *cfg, log, nil)
+}
+
+// addrs tells a caller (tests, the demo) where a started bridge listens.
+type addrs struct {
+	HTTP string // host:port of ingest and health
+	NATS string // nats:// URL the bridge uses
+}
+
+// serve runs the bridge until ctx ends, then shuts down in order: stop
+// taking pushes, let in-flight messages finish, drain NATS, close the store.
+// ready, if not nil, is called once everything is up.
+func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(addrs)) error {
+	log.Info().
+		Str("data_dir", cfg.DataDir).Str("listen", cfg.Listen).Str("nats_url", cfg.NATSURL).
+		Str("watcher_url", cfg.WatcherURL).Bool("watcher_api_key_set", cfg.watcherAPIKey != "").
+		Str("unassigned", string(cfg.Unassigned)).Str("inventory", cfg.Inventory).
+		Str("version", version).Msg("starting watcherbridge")
+
+	db, err := store.Open(filepath.Join(cfg.DataDir, "watcherbridge.db"), store.Options{LockTimeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error().Err(err).Msg("close state file")
+		}
+	}()
+
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		ns, err := startEmbeddedNATS(cfg.EmbeddedNATSListen, cfg.DataDir, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		}()
+		natsURL = ns.ClientURL()
+		log.Info().Str("nats_url", natsURL).Msg("embedded JetStream started")
+	}
+
+	nc, err := connectNATS(natsURL, "watcherbridge", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, events.JetStreamOptions()...)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	prov, err := provision(ctx, js, cfg)
+	if err != nil {
+		return err
+	}
+	for _, c := range prov.Created {
+		log.Info().Msg("created " + c)
+	}
+	for _, d := range prov.Drift {
+		log.Warn().Msg(d + "; keeping the existing configuration")
+	}
+
+	watcher, err := watcherclient.New(watcherclient.Config{BaseURL: cfg.WatcherURL, APIKey: cfg.watcherAPIKey, Timeout: cfg.WatcherTimeout})
+	if err != nil {
+		return err
+	}
+	pub := events.NewPublisher(js)
+	applier := handlers.NewApplier(db, watcher, handlers.ApplierConfig{
+		Unassigned: cfg.Unassigned,
+		MaxBatch:   cfg.BatchSize,
+		MaxDelay:   cfg.BatchDelay,
+	})
+	worker := handlers.NewWorker(applier, events.NewDeadLetters(pub), log, uint64(cfg.MaxDeliveries))
+
+	// The applier outlives the router: in-flight handlers need it while the
+	// router drains, so it gets its own context, canceled last.
+	applierCtx, stopApplier := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopApplier()
+	var workers errgroup.Group
+	workers.Go(func() error { return applier.Run(applierCtx) })
+	defer workers.Wait()
+
+	router, err := newRouter(cfg, natsURL, worker, log)
+	if err != nil {
+		stopApplier()
+		return err
+	}
+	routerDone := make(chan error, 1)
+	go func() { routerDone <- router.Run(context.WithoutCancel(ctx)) }()
+	select {
+	case <-router.Running():
+	case err := <-routerDone:
+		stopApplier()
+		return fmt.Errorf("worker router: %w", err)
+	case <-ctx.Done():
+	}
+
+	if cfg.Inventory != "" {
+		if err := publishInventory(ctx, pub, cfg.Inventory, log); err != nil {
+			log.Error().Err(err).Msg("inventory not published")
+		}
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/activations", handlers.NewIngest(pub, handlers.IngestConfig{MaxBodyBytes: cfg.MaxBodyBytes}, log.With().Str("component", "ingest").Logger()))
+	mux.HandleFunc("/healthz", handlers.Healthz)
+	mux.Handle("/readyz", handlers.Readyz(
+		handlers.Check{Name: "nats", Fn: func(context.Context) error {
+			if !nc.IsConnected() {
+				return fmt.Errorf("not connected to %s (%s)", nc.ConnectedUrlRedacted(), nc.Status())
+			}
+			return nil
+		}},
+		handlers.Check{Name: "worker", Fn: func(context.Context) error {
+			if !router.IsRunning() || router.IsClosed() {
+				return errors.New("worker router is not running")
+			}
+			return nil
+		}},
+	))
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = router.Close()
+		stopApplier()
+		return fmt.Errorf("--listen %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(ln) }()
+	log.Info().Str("listen", ln.Addr().String()).Msg("ingest listening")
+	if ready != nil {
+		ready(addrs{HTTP: ln.Addr().String(), NATS: natsURL})
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down")
+	case err := <-httpDone:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-routerDone:
+		runErr = fmt.Errorf("worker router stopped: %w", err)
+	}
+
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn().Err(err).Msg("http shutdown")
+	}
+	if err := router.Close(); err != nil {
+		log.Warn().Err(err).Msg("router close")
+	}
+	stopApplier()
+	if err := workers.Wait(); err != nil {
+		log.Warn().Err(err).Msg("applier")
+	}
+	if err := nc.Drain(); err != nil {
+		log.Warn().Err(err).Msg("nats drain")
+	}
+	log.Info().Msg("stopped")
+	return runErr
+}
+
+func provision(ctx context.Context, js jetstream.JetStream, cfg serveConfig) (events.ProvisionResult, error) {
+	// A cluster that is still electing leaders answers "unavailable" for a
+	// few seconds; retry within a bound instead of failing the start.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		res, err := events.Provision(pctx, js, cfg.Replicas, cfg.DeadLetterMaxAge, cfg.AckWait, cfg.MaxAckPending)
+		cancel()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			if err != nil {
+				err = fmt.Errorf("provision JetStream streams and consumers: %w", err)
+			}
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// connectNATS opens a connection that reconnects forever: the bridge must
+// ride out broker restarts, not exit.
+func connectNATS(url, name string, log zerolog.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn().Err(err).Str("connection", name).Msg("disconnected from NATS")
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info().Str("connection", name).Str("url", c.ConnectedUrlRedacted()).Msg("reconnected to NATS")
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS %s: %w", redactURL(url), err)
+	}
+	return nc, nil
+}
+
+// newRouter builds the Watermill router: one handler per topic, each with
+// its own subscriber and connection (a subscriber closes the connection it
+// is given).
+//
+// It uses watermill-nats' pkg/nats rather than pkg/jetstream: pkg/nats is
+// the package its authors call production-ready, and its SubscribersCount
+// puts many messages in flight at once, which the group commit needs; the
+// beta pkg/jetstream handles one message at a time per subscription.
+func newRouter(cfg serveConfig, natsURL string, worker *handlers.Worker, log zerolog.Logger) (*message.Router, error) {
+	wlog := events.NewWatermillLogger(log)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, wlog)
+	if err != nil {
+		return nil, err
+	}
+	for _, topic := range events.Topics() {
+		nc, err := connectNATS(natsURL, "watcherbridge-"+topic, log)
+		if err != nil {
+			return nil, err
+		}
+		sub, err := wmnats.NewSubscriberWithNatsConn(nc, wmnats.SubscriberSubscriptionConfig{
+			Unmarshaler:      events.Unmarshaler{},
+			SubscribersCount: cfg.Concurrency,
+			AckWaitTimeout:   cfg.AckWait,
+			CloseTimeout:     cfg.ShutdownTimeout,
+			SubscribeTimeout: 30 * time.Second,
+			NakDelay:         events.Backoff{Base: time.Second, Max: 2 * time.Minute},
+			QueueGroupPrefix: events.ConsumerName(topic),
+			JetStream: wmnats.JetStreamConfig{
+				// ManualAck: otherwise nats.go acks a callback's message
+				// when the callback returns, and a Nack or a shutdown
+				// silently loses it.
+				SubscribeOptions:  []nats.SubOpt{nats.BindStream(events.Stream), nats.ManualAck()},
+				DurableCalculator: func(_, topic string) string { return events.ConsumerName(topic) },
+				AckAsync:          true,
+			},
+		}, wlog)
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("subscriber for %s: %w", topic, err)
+		}
+		router.AddConsumerHandler("apply-"+topic, topic, sub, worker.Handle)
+	}
+	return router, nil
+}
+
+// publishInventory publishes billing's stock list as camera.assigned events.
+// Each event's id comes from the row and the file's modification time, and
+// its time is that modification time: restarting with the same file adds
+// nothing, and an edited file is newer than what it replaces, but older than
+// any live billing event sent after the edit.
+func publishInventory(ctx context.Context, pub *events.Publisher, path string, log zerolog.Logger) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--inventory: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("--inventory: %w", err)
+	}
+	rows, bad, err := events.ParseInventory(f)
+	if err != nil {
+		return fmt.Errorf("--inventory %s: %w", path, err)
+	}
+	for _, b := range bad {
+		log.Error().Str("file", path).Int("line", b.Line).Str("reason", b.Reason).Msg("inventory line skipped: fix it and restart")
+	}
+	mtime := fi.ModTime().UTC()
+	msgs := make([]events.Outgoing, 0, len(rows))
+	for _, r := range rows {
+		id := r.Assignment.ID(mtime.Format(time.RFC3339Nano))
+		env, err := events.NewEnvelope(events.CameraAssigned, id, r.Assignment.AgentSerial, mtime, r.Assignment)
+		if err != nil {
+			return fmt.Errorf("--inventory line %d: %w", r.Line, err)
+		}
+		env.Source = events.DefaultSource + ":inventory"
+		data, err := env.Encode()
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, events.Outgoing{Subject: events.CameraAssigned, ID: id, Data: data})
+	}
+	dups, err := pub.PublishAll(ctx, msgs)
+	if err != nil {
+		return fmt.Errorf("publish inventory: %w", err)
+	}
+	n := 0
+	for _, d := range dups {
+		if d {
+			n++
+		}
+	}
+	log.Info().Str("file", path).Int("rows", len(rows)).Int("duplicate", n).Int("skipped", len(bad)).Msg("inventory published")
+	return nil
+}
+
+// redactURL hides a password in a NATS URL.
+func redactURL(u string) string {
+	if i, j := indexOf(u, "://"), indexOf(u, "@"); i >= 0 && j > i {
+		return u[:i+3] + "***@" + u[j+1:]
+	}
+	return u
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,283 @@
+package activation
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+func parseJSON(data []byte, lim Limits) (Result, error) {
+	res := Result{Format: FormatJSON}
+	// Checked over the raw bytes before any decoding, so a hostile
+	// document costs one linear scan and no recursion.
+	if tooDeep(data, MaxJSONDepth) {
+		return res, bodyErr("the JSON is nested deeper than %d levels: send a flat list of objects", MaxJSONDepth)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	switch trimmed[0] {
+	case '{':
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return Result{Format: FormatJSON}, jsonBodyErr(err)
+		}
+		if err := expectEnd(dec); err != nil {
+			return Result{Format: FormatJSON}, err
+		}
+		addElement(&res, 1, raw, lim)
+		return res, nil
+	case '[':
+	default:
+		if kind := kindOf(trimmed); kind != "not JSON" {
+			return res, bodyErr("the JSON document is %s: send a list of objects or one object", kind)
+		}
+		return res, bodyErr("the body is not JSON: send JSON, or send CSV with Content-Type text/csv")
+	}
+
+	if _, err := dec.Token(); err != nil { // the opening '['
+		return res, jsonBodyErr(err)
+	}
+	// Elements are decoded one at a time, so memory follows the largest
+	// element rather than the number of elements.
+	for index := 1; dec.More(); index++ {
+		if index > lim.MaxRows {
+			return Result{Format: FormatJSON}, bodyErr("push has more than %d rows: split it", lim.MaxRows)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return Result{Format: FormatJSON}, jsonBodyErr(err)
+		}
+		addElement(&res, index, raw, lim)
+	}
+	if _, err := dec.Token(); err != nil { // the closing ']'
+		return Result{Format: FormatJSON}, jsonBodyErr(err)
+	}
+	if err := expectEnd(dec); err != nil {
+		return Result{Format: FormatJSON}, err
+	}
+	return res, nil
+}
+
+func expectEnd(dec *json.Decoder) error {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return bodyErr("there is more data after the JSON document: send one list or one object")
+	}
+	return nil
+}
+
+func jsonBodyErr(err error) error {
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return bodyErr("invalid JSON at byte %d (%v): fix the syntax", se.Offset, se)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return bodyErr("the JSON ends too early: the body seems cut off")
+	}
+	return bodyErr("invalid JSON (%v): fix the syntax", err)
+}
+
+// tooDeep reports whether brackets nest deeper than max, skipping strings.
+func tooDeep(data []byte, max int) bool {
+	depth := 0
+	inString, escaped := false, false
+	for _, c := range data {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+			if depth > max {
+				return true
+			}
+		case ']', '}':
+			depth--
+		}
+	}
+	return false
+}
+
+// kindOf names the JSON type a value starts with, for reasons.
+func kindOf(raw []byte) string {
+	if len(raw) == 0 {
+		return "empty"
+	}
+	switch c := raw[0]; {
+	case c == '{':
+		return "an object"
+	case c == '[':
+		return "a list"
+	case c == '"':
+		return "a string"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || c >= '0' && c <= '9':
+		return "a number"
+	}
+	return "not JSON"
+}
+
+func addElement(res *Result, index int, raw json.RawMessage, lim Limits) {
+	vals, err := objectValues(raw)
+	var row Row
+	if err == nil {
+		row, err = buildRow(vals, lim.MaxFieldBytes)
+	}
+	if err != nil {
+		res.Rejected = append(res.Rejected, Rejected{Index: index, Raw: maskJSON(raw), Reason: err.Error()})
+		return
+	}
+	res.Rows = append(res.Rows, Parsed{Index: index, Row: row})
+}
+
+// objectValues collects the known fields of one element. null counts as
+// absent; nested objects and lists in known fields are refused.
+func objectValues(raw json.RawMessage) (map[string]value, error) {
+	if kind := kindOf(raw); kind != "an object" {
+		return nil, fmt.Errorf("element is %s, not an object: send each camera as a JSON object with agent_serial", kind)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("element is not a valid JSON object: %w", err)
+	}
+	vals := make(map[string]value)
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("element is not a valid JSON object: %w", err)
+		}
+		key, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("element is not a valid JSON object: %w", err)
+		}
+		name := normName(key)
+		if !isKnown(name) {
+			continue
+		}
+		if seen[name] {
+			return nil, rowErr(name, "appears more than once in the object: send it once")
+		}
+		seen[name] = true
+		switch v[0] {
+		case 'n':
+		case 't', 'f':
+			vals[name] = value{text: string(v), kind: valBool}
+		case '"':
+			if !utf8.Valid(v) {
+				return nil, rowErr(name, "is not valid UTF-8: send text encoded as UTF-8")
+			}
+			var s string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return nil, rowErr(name, "is not a valid JSON string: fix its escapes")
+			}
+			if strings.TrimSpace(s) != "" {
+				vals[name] = value{text: s, kind: valString}
+			}
+		case '{', '[':
+			return nil, rowErr(name, "is %s: send a string or a number", kindOf(v))
+		default:
+			vals[name] = value{text: string(v), kind: valNumber}
+		}
+	}
+	return vals, nil
+}
+
+// maskJSON re-encodes an element for display with the values of agent_key
+// and agent_pin masked at any depth. It stops once the text is long enough
+// to be cut, so a huge element costs little.
+func maskJSON(raw []byte) string {
+	type frame struct {
+		obj, wantKey bool
+		n            int
+	}
+	var (
+		b     strings.Builder
+		stack []frame
+	)
+	// next writes the separator before an item and reports whether the
+	// item is an object key.
+	next := func() bool {
+		if len(stack) == 0 {
+			return false
+		}
+		f := &stack[len(stack)-1]
+		if f.obj && !f.wantKey {
+			b.WriteByte(':')
+			f.wantKey = true
+			return false
+		}
+		if f.n > 0 {
+			b.WriteByte(',')
+		}
+		f.n++
+		if f.obj {
+			f.wantKey = false
+			return true
+		}
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	for b.Len() <= MaxRawBytes {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		if d, ok := tok.(json.Delim); ok && (d == ']' || d == '}') {
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			b.WriteByte(byte(d))
+			continue
+		}
+		isKey := next()
+		switch t := tok.(type) {
+		case json.Delim:
+			b.WriteByte(byte(t))
+			stack = append(stack, frame{obj: t == '{', wantKey: true})
+		case string:
+			q, _ := json.Marshal(t)
+			b.Write(q)
+			if isKey && isSecret(normName(t)) {
+				var secret json.RawMessage
+				if err := dec.Decode(&secret); err != nil {
+					return truncateRaw(b.String())
+				}
+				next()
+				if s := string(secret); s == "null" || s == `""` {
+					b.WriteString(s)
+				} else {
+					b.WriteString(`"` + masked + `"`)
+				}
+			}
+		case json.Number:
+			b.WriteString(t.String())
+		case bool:
+			b.WriteString(strconv.FormatBool(t))
+		case nil:
+			b.WriteString("null")
+		}
+	}
+	return truncateRaw(b.String())
+}

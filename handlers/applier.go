@@ -1,0 +1,376 @@
+// Package handlers applies billing events to Watcher and serves the HTTP
+// entry points (activation ingest, health).
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/watcherbridge/watcherbridge/events"
+	"github.com/watcherbridge/watcherbridge/events/activation"
+	"github.com/watcherbridge/watcherbridge/store"
+	"github.com/watcherbridge/watcherbridge/watcherclient"
+)
+
+// Outcome says what handling an event did.
+type Outcome string
+
+// Outcomes of Apply.
+const (
+	Applied   Outcome = "applied"   // Watcher was changed
+	Unchanged Outcome = "unchanged" // merged; Watcher already holds the result
+	Held      Outcome = "held"      // merged; waiting for the other half
+	Duplicate Outcome = "duplicate" // this event id was handled before
+	Stale     Outcome = "stale"     // older than what the record already holds
+)
+
+// Importer is the part of Watcher the applier needs.
+type Importer interface {
+	ImportCameras(ctx context.Context, rows []watcherclient.Camera) (watcherclient.ImportResult, error)
+}
+
+// ApplierConfig tunes the applier.
+type ApplierConfig struct {
+	Unassigned Unassigned
+	// MaxBatch bounds how many events are committed together.
+	MaxBatch int
+	// MaxDelay bounds how long the first event of a group waits for others.
+	MaxDelay time.Duration
+	// ImportChunk bounds the rows of one POST /cameras/import.
+	ImportChunk int
+}
+
+func (c *ApplierConfig) setDefaults() {
+	if c.Unassigned == "" {
+		c.Unassigned = Hold
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 512
+	}
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = 10 * time.Millisecond
+	}
+	if c.ImportChunk <= 0 {
+		c.ImportChunk = 500
+	}
+}
+
+// Applier merges events into the store and brings Watcher in line with the
+// result. Events are handled in groups by one goroutine (Run): one bbolt
+// transaction and one import call per group instead of one of each per
+// event, and no two groups race on the same record.
+type Applier struct {
+	db      *store.DB
+	watcher Importer
+	cfg     ApplierConfig
+	reqs    chan *request
+	now     func() time.Time
+}
+
+type request struct {
+	ctx     context.Context
+	ev      events.Envelope
+	payload any // *activation.Row or *events.Assignment
+	serial  string
+	done    chan result
+	outcome Outcome
+	err     error
+}
+
+type result struct {
+	outcome Outcome
+	err     error
+}
+
+// NewApplier returns an applier; call Run before Apply.
+func NewApplier(db *store.DB, watcher Importer, cfg ApplierConfig) *Applier {
+	cfg.setDefaults()
+	return &Applier{db: db, watcher: watcher, cfg: cfg, reqs: make(chan *request), now: time.Now}
+}
+
+// Apply handles one event and returns once its effect is committed (or it
+// failed). Safe for concurrent use; concurrent callers share groups.
+func (a *Applier) Apply(ctx context.Context, ev events.Envelope) (Outcome, error) {
+	r := &request{ctx: ctx, ev: ev, done: make(chan result, 1)}
+	if err := r.decode(); err != nil {
+		return "", err
+	}
+	select {
+	case a.reqs <- r:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	select {
+	case res := <-r.done:
+		return res.outcome, res.err
+	case <-ctx.Done():
+		// The group still completes; the message is redelivered and then
+		// found in the ledger.
+		return "", ctx.Err()
+	}
+}
+
+func (r *request) decode() error {
+	switch r.ev.Type {
+	case events.CameraActivated:
+		var row activation.Row
+		if err := r.ev.DecodeData(&row); err != nil {
+			return err
+		}
+		if err := row.Validate(); err != nil {
+			return &events.InvalidError{EventID: r.ev.ID, Field: "data", Reason: err.Error()}
+		}
+		r.payload, r.serial = &row, row.AgentSerial
+	case events.CameraAssigned:
+		var as events.Assignment
+		if err := r.ev.DecodeData(&as); err != nil {
+			return err
+		}
+		if err := as.Validate(); err != nil {
+			var inv *events.InvalidError
+			if errors.As(err, &inv) {
+				inv.EventID = r.ev.ID
+			}
+			return err
+		}
+		r.payload, r.serial = &as, as.AgentSerial
+	default:
+		return &events.InvalidError{EventID: r.ev.ID, Field: "type", Reason: fmt.Sprintf("%q is not an event type this bridge handles", r.ev.Type)}
+	}
+	return nil
+}
+
+// Run processes groups until ctx ends. Requests still queued when ctx ends
+// are answered with ctx's error so their messages are redelivered.
+func (a *Applier) Run(ctx context.Context) error {
+	for {
+		var first *request
+		select {
+		case <-ctx.Done():
+			return nil
+		case first = <-a.reqs:
+		}
+		group := a.collect(ctx, first)
+		a.process(ctx, group)
+	}
+}
+
+func (a *Applier) collect(ctx context.Context, first *request) []*request {
+	group := []*request{first}
+	timer := time.NewTimer(a.cfg.MaxDelay)
+	defer timer.Stop()
+	for len(group) < a.cfg.MaxBatch {
+		select {
+		case r := <-a.reqs:
+			group = append(group, r)
+		case <-timer.C:
+			return group
+		case <-ctx.Done():
+			return group
+		}
+	}
+	return group
+}
+
+// work is one camera touched by a group.
+type work struct {
+	rec     store.Camera
+	reqs    []*request
+	changed bool // the merge changed the record
+	send    bool
+	desired watcherclient.Camera
+	err     error
+}
+
+func (a *Applier) process(ctx context.Context, group []*request) {
+	defer func() {
+		for _, r := range group {
+			r.done <- result{outcome: r.outcome, err: r.err}
+		}
+	}()
+	now := a.now()
+	cams := make(map[string]*work)
+	var order []string
+	inGroup := make(map[string]bool, len(group))
+
+	err := a.db.View(func(tx *store.Tx) error {
+		for _, r := range group {
+			if inGroup[r.ev.ID] || tx.Seen(r.ev.ID) {
+				r.outcome = Duplicate
+				continue
+			}
+			inGroup[r.ev.ID] = true
+			w := cams[r.serial]
+			if w == nil {
+				rec, ok, err := tx.Camera(r.serial)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					rec = store.Camera{Serial: r.serial}
+				}
+				w = &work{rec: rec}
+				cams[r.serial] = w
+				order = append(order, r.serial)
+			}
+			w.reqs = append(w.reqs, r)
+			if merge(&w.rec, r) {
+				w.changed = true
+			} else {
+				r.outcome = Stale
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		a.failAll(group, fmt.Errorf("read state: %w", err))
+		return
+	}
+
+	var rows []watcherclient.Camera
+	var sending []*work
+	for _, serial := range order {
+		w := cams[serial]
+		desired, ready := Desired(w.rec, a.cfg.Unassigned)
+		if !ready {
+			continue
+		}
+		w.desired = desired
+		hash, _ := fingerprint(desired)
+		if w.rec.Applied == nil || w.rec.Applied.Hash != hash {
+			w.send = true
+			rows = append(rows, desired)
+			sending = append(sending, w)
+		}
+	}
+	a.send(ctx, rows, sending)
+
+	err = a.db.Update(func(tx *store.Tx) error {
+		for _, serial := range order {
+			w := cams[serial]
+			if w.err != nil {
+				continue // nothing of it is kept; the events come back or go to the dead letters
+			}
+			var last *request
+			for _, r := range w.reqs {
+				if r.outcome == "" {
+					last = r
+					r.outcome = a.outcomeOf(w)
+				}
+				w.rec.Touch(store.EventRef{ID: r.ev.ID, Type: r.ev.Type, Time: r.ev.Time, Outcome: string(r.outcome)})
+				if err := tx.MarkSeen(r.ev.ID, now); err != nil {
+					return err
+				}
+			}
+			if w.send {
+				if last == nil {
+					last = w.reqs[len(w.reqs)-1]
+				}
+				hash, masked := fingerprint(w.desired)
+				w.rec.Applied = &store.Applied{Hash: hash, Fields: masked, EventID: last.ev.ID, At: now}
+			}
+			if err := tx.PutCamera(w.rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		a.failAll(group, fmt.Errorf("commit state: %w", err))
+		return
+	}
+	for _, serial := range order {
+		w := cams[serial]
+		if w.err == nil {
+			continue
+		}
+		for _, r := range w.reqs {
+			r.outcome, r.err = "", w.err
+		}
+	}
+}
+
+func (a *Applier) outcomeOf(w *work) Outcome {
+	switch {
+	case w.send:
+		return Applied
+	case w.desired.Name != "":
+		return Unchanged
+	default:
+		return Held
+	}
+}
+
+// send imports rows in chunks and records each camera's failure on its work.
+func (a *Applier) send(ctx context.Context, rows []watcherclient.Camera, sending []*work) {
+	for start := 0; start < len(rows); start += a.cfg.ImportChunk {
+		end := min(start+a.cfg.ImportChunk, len(rows))
+		chunk, ws := rows[start:end], sending[start:end]
+		res, err := a.watcher.ImportCameras(ctx, chunk)
+		if err != nil {
+			err = classifyWatcher("camera import", err)
+			for _, w := range ws {
+				w.err = err
+			}
+			continue
+		}
+		rowErrs, err := res.RowErrors(chunk)
+		if err != nil {
+			perr := &PermanentError{Reason: "watcher import reply names errors the bridge cannot attribute to a camera", WatcherStatus: 200, Err: err}
+			for _, w := range ws {
+				w.err = perr
+			}
+			continue
+		}
+		for i, msg := range rowErrs {
+			ws[i].err = &PermanentError{
+				Reason:        fmt.Sprintf("watcher rejected camera %s (serial %s): %s", chunk[i].Name, chunk[i].AgentSerial, msg),
+				WatcherStatus: 200,
+				WatcherBody:   msg,
+			}
+		}
+	}
+}
+
+func (a *Applier) failAll(group []*request, err error) {
+	for _, r := range group {
+		r.outcome, r.err = "", err
+	}
+}
+
+// merge folds r into rec; false means r is older than what rec holds and
+// changes nothing.
+func merge(rec *store.Camera, r *request) bool {
+	switch p := r.payload.(type) {
+	case *activation.Row:
+		if cur := rec.Activation; cur != nil && !newer(r.ev, cur.Time, cur.EventID) {
+			return false
+		}
+		rec.Activation = &store.Activation{Row: *p, EventID: r.ev.ID, Time: r.ev.Time}
+	case *events.Assignment:
+		if cur := rec.Billing; cur != nil && !newer(r.ev, cur.Time, cur.EventID) {
+			return false
+		}
+		rec.Billing = &store.Billing{
+			OrganizationID: int64(p.OrganizationID),
+			PresetID:       int64(p.PresetID),
+			PlanID:         p.PlanID,
+			SubscriberID:   p.SubscriberID,
+			Title:          p.Title,
+			EventID:        r.ev.ID,
+			Time:           r.ev.Time,
+		}
+	}
+	return true
+}
+
+// newer orders events by their time; equal times are ordered by id so that
+// every replica and replay picks the same winner.
+func newer(ev events.Envelope, t time.Time, id string) bool {
+	if !ev.Time.Equal(t) {
+		return ev.Time.After(t)
+	}
+	return ev.ID > id
+}

@@ -1,0 +1,138 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
+
+	"github.com/watcherbridge/watcherbridge/events"
+)
+
+// Log field names shared by every line about an event.
+const (
+	FieldEventID   = "event_id"
+	FieldEventType = "event_type"
+	FieldSubject   = "subject"
+	FieldDelivery  = "delivery"
+	FieldOutcome   = "outcome"
+)
+
+// DeadLetterSink stores messages the worker gives up on.
+type DeadLetterSink interface {
+	Put(ctx context.Context, dl events.DeadLetter) error
+}
+
+// EventApplier is what the worker hands decoded events to.
+type EventApplier interface {
+	Apply(ctx context.Context, ev events.Envelope) (Outcome, error)
+}
+
+// Worker is the Watermill handler of every billing topic: it decodes the
+// envelope, applies it, and decides between ack, retry and dead letter.
+type Worker struct {
+	applier EventApplier
+	dlq     DeadLetterSink
+	log     zerolog.Logger
+	// MaxDeliveries bounds retries of failures nobody classified; transient
+	// Watcher failures are retried without limit (the breaker and backoff
+	// keep that cheap), permanent ones go to the dead letters at once.
+	maxDeliveries uint64
+}
+
+// NewWorker wires a worker.
+func NewWorker(applier EventApplier, dlq DeadLetterSink, log zerolog.Logger, maxDeliveries uint64) *Worker {
+	if maxDeliveries == 0 {
+		maxDeliveries = 10
+	}
+	return &Worker{applier: applier, dlq: dlq, log: log, maxDeliveries: maxDeliveries}
+}
+
+// Handle is a Watermill NoPublishHandlerFunc. Returning nil acks; an error
+// nacks with a delay (see events.Backoff).
+func (w *Worker) Handle(msg *message.Message) error {
+	ctx := msg.Context()
+	delivered := events.Delivered(msg)
+	topic := msg.Metadata.Get(events.MetaSubject)
+	env, err := events.Decode(msg.Payload, metadataHeader(msg.Metadata))
+	log := w.log.With().
+		Str(FieldEventID, env.ID).
+		Str(FieldEventType, firstNonEmpty(env.Type, topic)).
+		Str(FieldSubject, env.Subject).
+		Uint64(FieldDelivery, delivered).Logger()
+	if err == nil && env.Type != topic {
+		err = &events.InvalidError{EventID: env.ID, Field: "type", Reason: "event type " + strconv.Quote(env.Type) + " arrived on subject " + strconv.Quote(topic) + ": publish each event on the subject named by its type"}
+	}
+	var outcome Outcome
+	if err == nil {
+		outcome, err = w.applier.Apply(ctx, env)
+	}
+	switch {
+	case err == nil:
+		log.Debug().Str(FieldOutcome, string(outcome)).Msg("event handled")
+		return nil
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return err // shutting down: the message comes back
+	case IsPermanent(err) || delivered >= w.maxDeliveries:
+		reason := err.Error()
+		if !IsPermanent(err) {
+			reason = "gave up after " + strconv.FormatUint(delivered, 10) + " deliveries: " + reason
+		}
+		return w.deadLetter(ctx, log, msg, env, topic, delivered, reason, err)
+	default:
+		log.Warn().Err(err).Msg("event failed, will retry")
+		return err
+	}
+}
+
+func (w *Worker) deadLetter(ctx context.Context, log zerolog.Logger, msg *message.Message, env events.Envelope, topic string, delivered uint64, reason string, cause error) error {
+	dl := events.DeadLetter{
+		Topic:      topic,
+		EventID:    env.ID,
+		Deliveries: delivered,
+		Reason:     reason,
+		Payload:    msg.Payload,
+		Header:     map[string]string(msg.Metadata),
+		FailedAt:   time.Now(),
+	}
+	dl.StreamSeq, _ = strconv.ParseUint(msg.Metadata.Get(events.MetaStreamSeq), 10, 64)
+	var perm *PermanentError
+	if errors.As(cause, &perm) {
+		dl.WatcherStatus, dl.WatcherBody = perm.WatcherStatus, perm.WatcherBody
+	}
+	if err := w.dlq.Put(ctx, dl); err != nil {
+		log.Warn().Err(err).Str("reason", reason).Msg("cannot store dead letter, will retry the event")
+		return err
+	}
+	log.Error().Str("reason", reason).Int("watcher_status", dl.WatcherStatus).Msg("event dead-lettered")
+	return nil
+}
+
+// metadataHeader looks headers up case-insensitively: NATS keeps the case a
+// producer used (ce-id, Ce-Id), CloudEvents says names are case-insensitive.
+func metadataHeader(md message.Metadata) events.Header {
+	return func(key string) string {
+		if v, ok := md[key]; ok {
+			return v
+		}
+		for k, v := range md {
+			if strings.EqualFold(k, key) {
+				return v
+			}
+		}
+		return ""
+	}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,296 @@
+// Package store keeps the bridge's state in one bbolt file: one record per
+// camera keyed by serial (what activation said, what billing said, what was
+// last applied to Watcher) and a ledger of the event ids already handled.
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// FormatVersion is the layout this build reads and writes. Open migrates
+// older files forward and refuses newer ones.
+const FormatVersion = 1
+
+var (
+	bucketMeta    = []byte("meta")
+	bucketCameras = []byte("cameras")
+	bucketEvents  = []byte("events")
+	keyVersion    = []byte("format_version")
+)
+
+// migrations[v] turns a file of version v into version v+1.
+var migrations = map[int]func(*bolt.Tx) error{}
+
+// Options tune Open.
+type Options struct {
+	// LockTimeout bounds the wait for another process's lock on the file;
+	// without it bbolt waits forever.
+	LockTimeout time.Duration
+	// ReadOnly opens a copy for inspection (store verify).
+	ReadOnly bool
+	// NoSync trades durability for speed; only benchmarks of the naive
+	// baseline may set it.
+	NoSync bool
+}
+
+// DB is the bridge's state file.
+type DB struct {
+	bolt *bolt.DB
+	path string
+}
+
+// LockedError says that another process holds the state file.
+type LockedError struct {
+	Path string
+	PID  int // 0 when it could not be found
+}
+
+func (e *LockedError) Error() string {
+	who := "another process"
+	if e.PID > 0 {
+		who = "process " + strconv.Itoa(e.PID)
+	}
+	return fmt.Sprintf("state file %s is locked by %s: stop the other watcherbridge using this --data-dir, or give this one its own", e.Path, who)
+}
+
+// Open opens (creating if needed) the state file at path.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 5 * time.Second
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir for %s: %w", path, err)
+		}
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly, NoSync: opts.NoSync})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, &LockedError{Path: path, PID: lockHolder(path)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	db := &DB{bolt: b, path: path}
+	if opts.ReadOnly {
+		err = db.checkVersion()
+	} else {
+		err = db.init()
+	}
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) init() error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		v := 0
+		if raw := meta.Get(keyVersion); raw != nil {
+			v, _ = strconv.Atoi(string(raw))
+		} else if tx.Bucket(bucketCameras) == nil {
+			v = FormatVersion // a new file
+		}
+		if v > FormatVersion {
+			return fmt.Errorf("state file %s has format version %d, this build reads up to %d: run a newer watcherbridge", db.path, v, FormatVersion)
+		}
+		for ; v < FormatVersion; v++ {
+			if m := migrations[v]; m != nil {
+				if err := m(tx); err != nil {
+					return fmt.Errorf("migrate %s from version %d: %w", db.path, v, err)
+				}
+			}
+		}
+		for _, name := range [][]byte{bucketCameras, bucketEvents} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keyVersion, []byte(strconv.Itoa(FormatVersion)))
+	})
+}
+
+func (db *DB) checkVersion() error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("%s is not a watcherbridge state file (no meta bucket)", db.path)
+		}
+		v, _ := strconv.Atoi(string(meta.Get(keyVersion)))
+		if v < 1 || v > FormatVersion {
+			return fmt.Errorf("%s has format version %q, this build reads 1 to %d", db.path, meta.Get(keyVersion), FormatVersion)
+		}
+		return nil
+	})
+}
+
+// Close flushes and closes the file.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Path is the file's location.
+func (db *DB) Path() string { return db.path }
+
+// Size is the file's size in bytes.
+func (db *DB) Size() int64 {
+	var n int64
+	_ = db.bolt.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return n
+}
+
+// Update runs fn in one read-write transaction: one fsync for everything fn
+// does, which is what makes group commit cheap.
+func (db *DB) Update(fn func(*Tx) error) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(fn func(*Tx) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// Backup writes a consistent copy of the whole file to w while the bridge
+// keeps running (a read transaction sees one snapshot).
+func (db *DB) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Verify checks a state file's pages and that every record decodes. It is
+// meant for backups, never for the live file.
+func Verify(path string) (Summary, error) {
+	db, err := Open(path, Options{ReadOnly: true, LockTimeout: time.Second})
+	if err != nil {
+		return Summary{}, err
+	}
+	defer db.Close()
+	var sum Summary
+	err = db.bolt.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("%s is damaged: %w", path, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return sum, err
+	}
+	err = db.View(func(tx *Tx) error {
+		sum.Events = tx.tx.Bucket(bucketEvents).Stats().KeyN
+		return tx.EachCamera(func(c Camera) error {
+			sum.Cameras++
+			if c.Applied != nil {
+				sum.Applied++
+			}
+			return nil
+		})
+	})
+	sum.Bytes = db.Size()
+	return sum, err
+}
+
+// Summary counts what a state file holds.
+type Summary struct {
+	Cameras int   `json:"cameras"`
+	Applied int   `json:"applied"`
+	Events  int   `json:"events"`
+	Bytes   int64 `json:"bytes"`
+}
+
+// Tx is one transaction over the state.
+type Tx struct {
+	tx *bolt.Tx
+}
+
+// Camera returns the record of serial; ok is false when none exists.
+func (t *Tx) Camera(serial string) (c Camera, ok bool, err error) {
+	raw := t.tx.Bucket(bucketCameras).Get([]byte(serial))
+	if raw == nil {
+		return Camera{}, false, nil
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return Camera{}, false, fmt.Errorf("decode camera %q: %w", serial, err)
+	}
+	return c, true, nil
+}
+
+// PutCamera stores c under its serial.
+func (t *Tx) PutCamera(c Camera) error {
+	if c.Serial == "" {
+		return errors.New("put camera: empty serial")
+	}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode camera %q: %w", c.Serial, err)
+	}
+	return t.tx.Bucket(bucketCameras).Put([]byte(c.Serial), raw)
+}
+
+// EachCamera calls fn for every camera in serial order.
+func (t *Tx) EachCamera(fn func(Camera) error) error {
+	return t.tx.Bucket(bucketCameras).ForEach(func(k, v []byte) error {
+		var c Camera
+		if err := json.Unmarshal(v, &c); err != nil {
+			return fmt.Errorf("decode camera %q: %w", k, err)
+		}
+		return fn(c)
+	})
+}
+
+// Seen tells whether event id was already handled.
+func (t *Tx) Seen(id string) bool {
+	return t.tx.Bucket(bucketEvents).Get([]byte(id)) != nil
+}
+
+// MarkSeen records that event id was handled at at.
+func (t *Tx) MarkSeen(id string, at time.Time) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(at.UnixNano()))
+	return t.tx.Bucket(bucketEvents).Put([]byte(id), v[:])
+}
+
+// lockHolder finds the process holding an flock on path from /proc/locks;
+// 0 when it cannot tell (another OS, or no permission).
+func lockHolder(path string) int {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	ino := inode(fi)
+	if ino == 0 {
+		return 0
+	}
+	locks, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return 0
+	}
+	suffix := ":" + strconv.FormatUint(ino, 10)
+	for line := range bytes.Lines(locks) {
+		f := strings.Fields(string(line))
+		// 1: FLOCK  ADVISORY  WRITE 12345 fd:01:123456 0 EOF
+		if len(f) >= 6 && strings.HasSuffix(f[5], suffix) {
+			pid, _ := strconv.Atoi(f[4])
+			return pid
+		}
+	}
+	return 0
+}
