@@ -34,6 +34,10 @@ type IngestConfig struct {
 	RetryAfter time.Duration
 	// PublishTimeout bounds the wait for JetStream to acknowledge a push.
 	PublishTimeout time.Duration
+	// Ready, if set, is asked before a push is published; an error answers
+	// 503 at once instead of letting the sender wait for a timeout while
+	// the broker is away.
+	Ready func() error
 }
 
 func (c *IngestConfig) setDefaults() {
@@ -47,7 +51,7 @@ func (c *IngestConfig) setDefaults() {
 		c.RetryAfter = 5 * time.Second
 	}
 	if c.PublishTimeout <= 0 {
-		c.PublishTimeout = 30 * time.Second
+		c.PublishTimeout = 15 * time.Second
 	}
 }
 
@@ -103,6 +107,13 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := h.log.With().Str("remote", r.RemoteAddr).Logger()
+	if h.cfg.Ready != nil {
+		if err := h.cfg.Ready(); err != nil {
+			log.Warn().Err(err).Msg("push refused: event stream unavailable")
+			h.unavailable(w)
+			return
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	switch {
@@ -152,8 +163,7 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dups, err := h.pub.PublishAll(ctx, msgs)
 	if err != nil {
 		log.Warn().Err(err).Int("rows", len(msgs)).Msg("push not recorded, sender will retry")
-		w.Header().Set("Retry-After", strconv.Itoa(int(h.cfg.RetryAfter.Seconds())))
-		writeError(w, http.StatusServiceUnavailable, "event stream unavailable, nothing was lost: send the same push again later")
+		h.unavailable(w)
 		return
 	}
 	for _, dup := range dups[:len(res.Rows)] {
@@ -167,6 +177,11 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log.Info().Str("format", res.Format).Int("accepted", reply.Accepted).Int("duplicate", reply.Duplicate).
 		Int("rejected", reply.Rejected).Msg("push recorded")
 	writeJSON(w, http.StatusOK, reply)
+}
+
+func (h *Ingest) unavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(h.cfg.RetryAfter.Seconds())))
+	writeError(w, http.StatusServiceUnavailable, "event stream unavailable, nothing was recorded: send the same push again later")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

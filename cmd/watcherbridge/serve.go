@@ -135,15 +135,17 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/activations", handlers.NewIngest(pub, handlers.IngestConfig{MaxBodyBytes: cfg.MaxBodyBytes}, log.With().Str("component", "ingest").Logger()))
+	natsReady := func() error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("not connected to NATS (%s)", nc.Status())
+		}
+		return nil
+	}
+	mux.Handle("/activations", handlers.NewIngest(pub, handlers.IngestConfig{MaxBodyBytes: cfg.MaxBodyBytes, Ready: natsReady},
+		log.With().Str("component", "ingest").Logger()))
 	mux.HandleFunc("/healthz", handlers.Healthz)
 	mux.Handle("/readyz", handlers.Readyz(
-		handlers.Check{Name: "nats", Fn: func(context.Context) error {
-			if !nc.IsConnected() {
-				return fmt.Errorf("not connected to %s (%s)", nc.ConnectedUrlRedacted(), nc.Status())
-			}
-			return nil
-		}},
+		handlers.Check{Name: "nats", Fn: func(context.Context) error { return natsReady() }},
 		handlers.Check{Name: "worker", Fn: func(context.Context) error {
 			if !router.IsRunning() || router.IsClosed() {
 				return errors.New("worker router is not running")
