@@ -49,7 +49,9 @@ func NewDeadLetters(pub *Publisher) *DeadLetters { return &DeadLetters{pub: pub}
 func (d *DeadLetters) Put(ctx context.Context, dl DeadLetter) error {
 	h := nats.Header{}
 	for k, v := range dl.Header {
-		if k == nats.MsgIdHdr || strings.HasPrefix(k, "nats_") || strings.HasPrefix(k, "Watcherbridge-") {
+		// Broker headers (Nats-Msg-Id, Nats-Expected-Stream...) belong to the
+		// original publish, not to the dead letter.
+		if strings.HasPrefix(strings.ToLower(k), "nats") || strings.HasPrefix(k, "Watcherbridge-") {
 			continue
 		}
 		h.Set(k, v)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/watcherbridge/watcherbridge/events"
@@ -311,6 +312,10 @@ func (a *Applier) send(ctx context.Context, rows []watcherclient.Camera, sending
 		res, err := a.watcher.ImportCameras(ctx, chunk)
 		if err != nil {
 			err = classifyWatcher("camera import", err)
+			var perm *PermanentError
+			if errors.As(err, &perm) {
+				perm.WatcherBody = maskKeys(perm.WatcherBody, chunk)
+			}
 			for _, w := range ws {
 				w.err = err
 			}
@@ -325,6 +330,7 @@ func (a *Applier) send(ctx context.Context, rows []watcherclient.Camera, sending
 			continue
 		}
 		for i, msg := range rowErrs {
+			msg = maskKeys(msg, chunk)
 			ws[i].err = &PermanentError{
 				Reason:        fmt.Sprintf("watcher rejected camera %s (serial %s): %s", chunk[i].Name, chunk[i].AgentSerial, msg),
 				WatcherStatus: 200,
@@ -332,6 +338,17 @@ func (a *Applier) send(ctx context.Context, rows []watcherclient.Camera, sending
 			}
 		}
 	}
+}
+
+// maskKeys hides the rows' agent keys in text Watcher sent back: a reply
+// may quote a row, and the text ends up in logs and dead letters.
+func maskKeys(text string, rows []watcherclient.Camera) string {
+	for _, r := range rows {
+		if r.AgentKey != "" {
+			text = strings.ReplaceAll(text, r.AgentKey, "***")
+		}
+	}
+	return text
 }
 
 func (a *Applier) failAll(group []*request, err error) {

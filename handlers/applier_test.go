@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -253,5 +254,18 @@ func TestAbonentSignNeedsNoAssignment(t *testing.T) {
 	cam, ok := r.fake.Camera(CameraName("SN-5"))
 	if !ok || cam.AbonentSign != row.AbonentSign {
 		t.Fatalf("camera = %+v, want abonent_sign forwarded", cam)
+	}
+}
+
+func TestWatcherReplyQuotingAgentKeyIsMasked(t *testing.T) {
+	r := newRig(t, ApplierConfig{Unassigned: Default})
+	r.fake.SetFault(watchertest.Fault{RowError: map[string]string{CameraName("SN-K"): "bad row agent_key=secret-SN-K"}})
+	_, err := r.applier.Apply(t.Context(), activated(t, "SN-K", "a", t0))
+	var perm *PermanentError
+	if !errors.As(err, &perm) {
+		t.Fatalf("error %v, want permanent", err)
+	}
+	if strings.Contains(err.Error(), "secret-SN-K") || strings.Contains(perm.WatcherBody, "secret-SN-K") {
+		t.Fatalf("agent_key leaked into the error: %q / %q", err, perm.WatcherBody)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/watcherbridge/watcherbridge/events"
+	"github.com/watcherbridge/watcherbridge/watcherclient"
 )
 
 // Log field names shared by every line about an event.
@@ -38,9 +39,10 @@ type Worker struct {
 	applier EventApplier
 	dlq     DeadLetterSink
 	log     zerolog.Logger
-	// MaxDeliveries bounds retries of failures nobody classified; transient
-	// Watcher failures are retried without limit (the breaker and backoff
-	// keep that cheap), permanent ones go to the dead letters at once.
+	// maxDeliveries bounds retries of failures nobody classified. Transient
+	// Watcher failures are retried without limit, spaced by the Nak
+	// backoff: an outage must delay cameras, not dead-letter them.
+	// Permanent ones go to the dead letters at once.
 	maxDeliveries uint64
 }
 
@@ -77,7 +79,7 @@ func (w *Worker) Handle(msg *message.Message) error {
 		return nil
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return err // shutting down: the message comes back
-	case IsPermanent(err) || delivered >= w.maxDeliveries:
+	case IsPermanent(err) || (delivered >= w.maxDeliveries && !watcherclient.IsTransient(err)):
 		reason := err.Error()
 		if !IsPermanent(err) {
 			reason = "gave up after " + strconv.FormatUint(delivered, 10) + " deliveries: " + reason

@@ -88,10 +88,19 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	readyCh := make(chan addrs, 1)
 	done := make(chan error, 1)
 	go func() { done <- serve(bctx, cfg, log, func(a addrs) { readyCh <- a }) }()
+	// Whatever happens below, the bridge stops before its log file closes.
+	bridgeStopped := false
+	defer func() {
+		if !bridgeStopped {
+			stopBridge()
+			<-done
+		}
+	}()
 	var where addrs
 	select {
 	case where = <-readyCh:
 	case err := <-done:
+		bridgeStopped = true
 		return fmt.Errorf("bridge did not start (log: %s): %w", *logFile, err)
 	case <-time.After(60 * time.Second):
 		return fmt.Errorf("bridge did not start within 60s (log: %s)", *logFile)
@@ -171,6 +180,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	say("")
 	say("OK: %d cameras in Watcher, each created exactly once; the re-sent push changed nothing.", len(want))
 	stopBridge()
+	bridgeStopped = true
 	if err := <-done; err != nil {
 		return fmt.Errorf("bridge shutdown: %w", err)
 	}
