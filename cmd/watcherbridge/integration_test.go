@@ -318,21 +318,21 @@ func TestIngestRejectsBadRowsButKeepsGood(t *testing.T) {
 		method      string
 		contentType string
 		give        []byte
-		wantStatus  int
+		want        int
 	}{
 		{name: "body over max-body-bytes", method: http.MethodPost, contentType: "text/csv",
-			give: []byte("agent_serial,agent_id\n" + strings.Repeat("X-0001,ag-1\n", int(cfg.MaxBodyBytes)/12+10)), wantStatus: http.StatusRequestEntityTooLarge},
-		{name: "GET", method: http.MethodGet, wantStatus: http.StatusMethodNotAllowed},
+			give: []byte("agent_serial,agent_id\n" + strings.Repeat("X-0001,ag-1\n", int(cfg.MaxBodyBytes)/12+10)), want: http.StatusRequestEntityTooLarge},
+		{name: "GET", method: http.MethodGet, want: http.StatusMethodNotAllowed},
 		{name: "JSON type, body not JSON", method: http.MethodPost, contentType: "application/json",
-			give: []byte("this is neither CSV nor JSON"), wantStatus: http.StatusBadRequest},
+			give: []byte("this is neither CSV nor JSON"), want: http.StatusBadRequest},
 		{name: "binary without a header", method: http.MethodPost, contentType: "application/octet-stream",
-			give: []byte("\x00\x01\x02\xff\xfe garbage"), wantStatus: http.StatusBadRequest},
+			give: []byte("\x00\x01\x02\xff\xfe garbage"), want: http.StatusBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := doHTTP(t, tt.method, b.url("/activations"), tt.contentType, tt.give)
-			if r.Status != tt.wantStatus {
-				t.Errorf("HTTP %d (%s), want %d", r.Status, r.Body, tt.wantStatus)
+			if r.Status != tt.want {
+				t.Errorf("HTTP %d (%s), want %d", r.Status, r.Body, tt.want)
 			}
 		})
 	}

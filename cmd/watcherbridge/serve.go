@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
@@ -113,7 +114,7 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	workers.Go(func() error { return applier.Run(applierCtx) })
 	defer workers.Wait()
 
-	router, err := newRouter(cfg, natsURL, worker, log)
+	router, subConns, err := newRouter(cfg, natsURL, worker, log)
 	if err != nil {
 		stopApplier()
 		return err
@@ -188,8 +189,15 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn().Err(err).Msg("http shutdown")
 	}
+	// Drain the subscribers' connections before closing the router: the
+	// server stops delivering, and messages already buffered here run
+	// through the handlers and are acked. watermill-nats closes a
+	// subscriber's output channel without waiting for callbacks still
+	// sending on it (a data race, and a rare "send on closed channel"
+	// panic); with no callback left in flight, that cannot happen.
+	drainConns(subConns, log)
 	if err := router.Close(); err != nil {
-		log.Warn().Err(err).Msg("router close")
+		log.Debug().Err(err).Msg("router close")
 	}
 	stopApplier()
 	if err := workers.Wait(); err != nil {
@@ -225,8 +233,8 @@ func provision(ctx context.Context, js jetstream.JetStream, cfg serveConfig) (ev
 
 // connectNATS opens a connection that reconnects forever: the bridge must
 // ride out broker restarts, not exit.
-func connectNATS(url, name string, log zerolog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
+func connectNATS(url, name string, log zerolog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+	opts := append([]nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
@@ -238,7 +246,8 @@ func connectNATS(url, name string, log zerolog.Logger) (*nats.Conn, error) {
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info().Str("connection", name).Str("url", c.ConnectedUrlRedacted()).Msg("reconnected to NATS")
 		}),
-	)
+	}, extra...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS %s: %w", redactURL(url), err)
 	}
@@ -253,17 +262,25 @@ func connectNATS(url, name string, log zerolog.Logger) (*nats.Conn, error) {
 // the package its authors call production-ready, and its SubscribersCount
 // puts many messages in flight at once, which the group commit needs; the
 // beta pkg/jetstream handles one message at a time per subscription.
-func newRouter(cfg serveConfig, natsURL string, worker *handlers.Worker, log zerolog.Logger) (*message.Router, error) {
+func newRouter(cfg serveConfig, natsURL string, worker *handlers.Worker, log zerolog.Logger) (*message.Router, []*nats.Conn, error) {
 	wlog := events.NewWatermillLogger(log)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, wlog)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var conns []*nats.Conn
+	fail := func(err error) (*message.Router, []*nats.Conn, error) {
+		for _, c := range conns {
+			c.Close()
+		}
+		return nil, nil, err
 	}
 	for _, topic := range events.Topics() {
-		nc, err := connectNATS(natsURL, "watcherbridge-"+topic, log)
+		nc, err := connectNATS(natsURL, "watcherbridge-"+topic, log, nats.DrainTimeout(cfg.ShutdownTimeout))
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
+		conns = append(conns, nc)
 		sub, err := wmnats.NewSubscriberWithNatsConn(nc, wmnats.SubscriberSubscriptionConfig{
 			Unmarshaler:      events.Unmarshaler{},
 			SubscribersCount: cfg.Concurrency,
@@ -282,12 +299,26 @@ func newRouter(cfg serveConfig, natsURL string, worker *handlers.Worker, log zer
 			},
 		}, wlog)
 		if err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("subscriber for %s: %w", topic, err)
+			return fail(fmt.Errorf("subscriber for %s: %w", topic, err))
 		}
 		router.AddConsumerHandler("apply-"+topic, topic, sub, worker.Handle)
 	}
-	return router, nil
+	return router, conns, nil
+}
+
+// drainConns drains every connection at once and waits for all of them.
+func drainConns(conns []*nats.Conn, log zerolog.Logger) {
+	var wg sync.WaitGroup
+	for _, nc := range conns {
+		closed := make(chan struct{})
+		nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+		if err := nc.Drain(); err != nil {
+			log.Debug().Err(err).Msg("drain subscriber connection")
+			continue
+		}
+		wg.Go(func() { <-closed })
+	}
+	wg.Wait()
 }
 
 // publishInventory publishes billing's stock list as camera.assigned events.
