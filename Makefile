@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 export CGO_ENABLED ?= 0
 
-.PHONY: all build demo test test-short fuzz vet fmt clean
+.PHONY: all build demo test test-short fuzz vet fmt clean images up down
 
 all: build
 
@@ -41,3 +41,21 @@ fmt:
 
 clean:
 	rm -rf bin data
+
+## images: FROM-scratch images watcherbridge, watcherbridge-fakewatcher, watcherbridge-nats (:dev and :$(VERSION))
+NATS_SERVER_VERSION ?= v2.15.3
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+images: build
+	$(GO) build $(GOFLAGS_BUILD) -o bin/healthcheck ./deploy/healthcheck
+	GOBIN=$(CURDIR)/bin $(GO) install -trimpath -ldflags '-s -w' github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
+	rm -rf bin/image && mkdir -p bin/image/data && cp $(CA_BUNDLE) bin/image/ca-certificates.crt
+	docker build -f deploy/Dockerfile -t watcherbridge:dev -t watcherbridge:$(VERSION) .
+	docker build -f deploy/fakewatcher.Dockerfile -t watcherbridge-fakewatcher:dev -t watcherbridge-fakewatcher:$(VERSION) .
+	docker build -f deploy/nats/Dockerfile -t watcherbridge-nats:dev -t watcherbridge-nats:$(VERSION) .
+
+## up / down: the compose stack (3-node JetStream cluster, fake Watcher, bridge on 127.0.0.1:8080); run `make images` first
+COMPOSE ?= docker-compose
+up:
+	$(COMPOSE) -f deploy/compose.yaml up -d
+down:
+	$(COMPOSE) -f deploy/compose.yaml down -v

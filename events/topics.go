@@ -76,7 +76,11 @@ func DeadLetterStreamConfig(replicas int, maxAge time.Duration) jetstream.Stream
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      maxAge,
-		Replicas:    replicas,
+		// Set, not left to the server's default, so an existing stream
+		// the bridge made compares equal; it dedupes a dead letter stored
+		// twice by a crash between storing it and acking the original.
+		Duplicates: dlqDuplicates(maxAge),
+		Replicas:   replicas,
 	}
 }
 
@@ -89,4 +93,11 @@ func ConsumerName(topic string) string {
 // DeadLetterSubject is where a message of topic goes when it is given up on.
 func DeadLetterSubject(topic string) string {
 	return DeadLetterPrefix + topic
+}
+
+func dlqDuplicates(maxAge time.Duration) time.Duration {
+	if maxAge > 0 && maxAge < DuplicateWindow {
+		return maxAge
+	}
+	return DuplicateWindow
 }
