@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/watcherbridge/watcherbridge/events"
@@ -68,6 +69,16 @@ type Applier struct {
 	cfg     ApplierConfig
 	reqs    chan *request
 	now     func() time.Time
+	// configErr holds the last ConfigError until Watcher accepts a call.
+	configErr atomic.Pointer[ConfigError]
+}
+
+// Health is nil unless Watcher refuses the bridge's configuration.
+func (a *Applier) Health() error {
+	if e := a.configErr.Load(); e != nil {
+		return e
+	}
+	return nil
 }
 
 type request struct {
@@ -312,6 +323,9 @@ func (a *Applier) send(ctx context.Context, rows []watcherclient.Camera, sending
 		res, err := a.watcher.ImportCameras(ctx, chunk)
 		if err != nil {
 			err = classifyWatcher("camera import", err)
+			if ce := (*ConfigError)(nil); errors.As(err, &ce) {
+				a.configErr.Store(ce)
+			}
 			var perm *PermanentError
 			if errors.As(err, &perm) {
 				perm.WatcherBody = maskKeys(perm.WatcherBody, chunk)
@@ -321,6 +335,7 @@ func (a *Applier) send(ctx context.Context, rows []watcherclient.Camera, sending
 			}
 			continue
 		}
+		a.configErr.Store(nil)
 		rowErrs, err := res.RowErrors(chunk)
 		if err != nil {
 			perr := &PermanentError{Reason: "watcher import reply names errors the bridge cannot attribute to a camera", WatcherStatus: 200, Err: err}

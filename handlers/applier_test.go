@@ -269,3 +269,36 @@ func TestWatcherReplyQuotingAgentKeyIsMasked(t *testing.T) {
 		t.Fatalf("agent_key leaked into the error: %q / %q", err, perm.WatcherBody)
 	}
 }
+
+func TestRefusedKeyIsRetriedAndReported(t *testing.T) {
+	r := newRig(t, ApplierConfig{Unassigned: Default})
+	r.fake.SetFault(watchertest.Fault{Status: 403, Count: 1, PathPrefix: "/cameras/import"})
+	env := activated(t, "SN-403", "a", t0)
+	_, err := r.applier.Apply(t.Context(), env)
+	if err == nil || IsPermanent(err) || !IsRetryable(err) {
+		t.Fatalf("403 from Watcher: %v, want a retryable, non-permanent error", err)
+	}
+	if !strings.Contains(err.Error(), "--watcher-api-key-file") || r.applier.Health() == nil {
+		t.Fatalf("error %q / health %v: want the fix named and the bridge unhealthy", err, r.applier.Health())
+	}
+	if got := r.apply(t, env); got != Applied {
+		t.Fatalf("after the key works again: outcome %s, want applied", got)
+	}
+	if r.applier.Health() != nil {
+		t.Errorf("health still failing after a successful call: %v", r.applier.Health())
+	}
+}
+
+func TestReactivationClearsOldStreamDetails(t *testing.T) {
+	r := newRig(t, ApplierConfig{Unassigned: Default})
+	first := activation.Row{AgentSerial: "SN-6", AgentID: "a1", AgentKey: "k1", StreamURL: "rtsp://127.0.0.1/a", SubstreamURL: "rtsp://127.0.0.1/a-sub", OnvifURL: "http://127.0.0.1/onvif"}
+	env, _ := events.NewEnvelope(events.CameraActivated, first.ID(), "SN-6", t0, first)
+	r.apply(t, env)
+	second := activation.Row{AgentSerial: "SN-6", AgentID: "a2", AgentKey: "k2", StreamURL: "rtsp://127.0.0.1/b"}
+	env, _ = events.NewEnvelope(events.CameraActivated, second.ID(), "SN-6", t0.Add(time.Minute), second)
+	r.apply(t, env)
+	cam, _ := r.fake.Camera(CameraName("SN-6"))
+	if cam.AgentID != "a2" || cam.StreamURL != "rtsp://127.0.0.1/b" || cam.SubstreamURL != "" || cam.OnvifURL != "" {
+		t.Fatalf("after re-activation: %+v: the previous owner's stream details must be gone", cam)
+	}
+}

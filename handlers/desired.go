@@ -95,6 +95,10 @@ func Desired(c store.Camera, unassigned Unassigned) (watcherclient.Camera, bool)
 	if row.Thumbnails != "" {
 		cam.ThumbnailsURL = row.Thumbnails
 	}
+	// Fields activation owns are sent even when empty, so a camera
+	// re-activated without them (handed to a new owner) loses the old
+	// owner's values in Watcher.
+	cam.Clear = []string{"substream_url", "thumbnails_url", "onvif_url", "onvif_profile", "agent_model"}
 	if row.PTZ != nil {
 		ptz := *row.PTZ
 		cam.CanPTZ, cam.OnvifPTZ = &ptz, &ptz

@@ -41,6 +41,12 @@ func classifyWatcher(op string, err error) error {
 		return err
 	}
 	var api *watcherclient.APIError
+	if errors.As(err, &api) && (api.Status == 401 || api.Status == 403 || api.Status == 404) {
+		// A refused key or a route that does not exist is the bridge's
+		// configuration, not the event: dead-lettering every event until
+		// someone notices would turn a key rotation into a manual replay.
+		return &ConfigError{Err: err, Status: api.Status}
+	}
 	if errors.As(err, &api) {
 		return &PermanentError{
 			Reason:        fmt.Sprintf("watcher refused %s with HTTP %d", op, api.Status),
@@ -52,4 +58,29 @@ func classifyWatcher(op string, err error) error {
 	// Anything else (a reply we could not decode, a canceled context) is
 	// left unclassified: the worker retries it a bounded number of times.
 	return err
+}
+
+// ConfigError is a Watcher failure caused by the bridge's own settings (a
+// wrong API key or URL). It is retried without limit and makes /readyz
+// fail until Watcher accepts a call again.
+type ConfigError struct {
+	Status int
+	Err    error
+}
+
+func (e *ConfigError) Error() string {
+	fix := "check --watcher-api-key-file"
+	if e.Status == 404 {
+		fix = "check --watcher-url: give the base URL, without /vsaas/api/v2"
+	}
+	return fmt.Sprintf("watcher refuses the bridge's configuration (%v): %s", e.Err, fix)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// IsRetryable tells whether err should be retried without limit: Watcher
+// is away or busy, or refuses our configuration until an operator fixes it.
+func IsRetryable(err error) bool {
+	var c *ConfigError
+	return watcherclient.IsTransient(err) || errors.As(err, &c)
 }

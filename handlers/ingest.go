@@ -135,9 +135,13 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	now := h.now().UTC()
 	msgs := make([]events.Outgoing, 0, len(res.Rows)+len(res.Rejected))
-	for _, p := range res.Rows {
+	for i, p := range res.Rows {
 		id := p.Row.ID()
-		env, err := events.NewEnvelope(events.CameraActivated, id, p.Row.AgentSerial, now, p.Row)
+		// Rows of one push are a sequence: when a serial appears twice,
+		// the later row must be the newer fact, so each row is a
+		// nanosecond later than the one before.
+		at := now.Add(time.Duration(i))
+		env, err := events.NewEnvelope(events.CameraActivated, id, p.Row.AgentSerial, at, p.Row)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "encode row "+strconv.Itoa(p.Index)+": "+err.Error())
 			return

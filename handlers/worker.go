@@ -11,7 +11,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/watcherbridge/watcherbridge/events"
-	"github.com/watcherbridge/watcherbridge/watcherclient"
 )
 
 // Log field names shared by every line about an event.
@@ -79,7 +78,7 @@ func (w *Worker) Handle(msg *message.Message) error {
 		return nil
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return err // shutting down: the message comes back
-	case IsPermanent(err) || (delivered >= w.maxDeliveries && !watcherclient.IsTransient(err)):
+	case IsPermanent(err) || (delivered >= w.maxDeliveries && !IsRetryable(err)):
 		reason := err.Error()
 		if !IsPermanent(err) {
 			reason = "gave up after " + strconv.FormatUint(delivered, 10) + " deliveries: " + reason

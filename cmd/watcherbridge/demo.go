@@ -36,10 +36,19 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	examples := fs.String("examples", "deploy/examples", "directory with inventory.csv, activation.csv and assign-held.json")
 	dataDir := fs.String("data-dir", "", "state directory (default: a temporary one, removed afterwards)")
 	logFile := fs.String("log-file", "", "where the bridge logs (default: <data-dir>/watcherbridge.log)")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	// No environment here: WATCHERBRIDGE_DATA_DIR of a real deployment
+	// must not become the demo's state.
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dataDir == "" {
+	if *dataDir != "" {
+		if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+			return err
+		}
+		if entries, _ := os.ReadDir(*dataDir); len(entries) > 0 {
+			return fmt.Errorf("--data-dir %s is not empty: the demo starts from a fresh state and a fresh fake Watcher; give it an empty or new directory", *dataDir)
+		}
+	} else {
 		dir, err := os.MkdirTemp("", "watcherbridge-demo-")
 		if err != nil {
 			return err

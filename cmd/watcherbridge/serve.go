@@ -44,9 +44,14 @@ type addrs struct {
 // taking pushes, let in-flight messages finish, drain NATS, close the store.
 // ready, if not nil, is called once everything is up.
 func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(addrs)) error {
+	// The Watcher client validates its URL: do it before anything starts.
+	watcher, err := watcherclient.New(watcherclient.Config{BaseURL: cfg.WatcherURL, APIKey: cfg.watcherAPIKey, Timeout: cfg.WatcherTimeout})
+	if err != nil {
+		return err
+	}
 	log.Info().
-		Str("data_dir", cfg.DataDir).Str("listen", cfg.Listen).Str("nats_url", cfg.NATSURL).
-		Str("watcher_url", cfg.WatcherURL).Bool("watcher_api_key_set", cfg.watcherAPIKey != "").
+		Str("data_dir", cfg.DataDir).Str("listen", cfg.Listen).Str("nats_url", redactURL(cfg.NATSURL)).
+		Str("watcher_url", redactURL(cfg.WatcherURL)).Bool("watcher_api_key_set", cfg.watcherAPIKey != "").
 		Str("unassigned", string(cfg.Unassigned)).Str("inventory", cfg.Inventory).
 		Str("version", version).Msg("starting watcherbridge")
 
@@ -94,10 +99,6 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		log.Warn().Msg(d + "; keeping the existing configuration")
 	}
 
-	watcher, err := watcherclient.New(watcherclient.Config{BaseURL: cfg.WatcherURL, APIKey: cfg.watcherAPIKey, Timeout: cfg.WatcherTimeout})
-	if err != nil {
-		return err
-	}
 	pub := events.NewPublisher(js)
 	applier := handlers.NewApplier(db, watcher, handlers.ApplierConfig{
 		Unassigned: cfg.Unassigned,
@@ -147,6 +148,7 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	mux.HandleFunc("/healthz", handlers.Healthz)
 	mux.Handle("/readyz", handlers.Readyz(
 		handlers.Check{Name: "nats", Fn: func(context.Context) error { return natsReady() }},
+		handlers.Check{Name: "watcher", Fn: func(context.Context) error { return applier.Health() }},
 		handlers.Check{Name: "worker", Fn: func(context.Context) error {
 			if !router.IsRunning() || router.IsClosed() {
 				return errors.New("worker router is not running")
