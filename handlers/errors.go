@@ -37,7 +37,7 @@ func IsPermanent(err error) bool {
 // classifyWatcher turns a Watcher call's error into a permanent error when
 // retrying cannot help, and leaves transient ones as they are.
 func classifyWatcher(op string, err error) error {
-	if err == nil || watcherclient.IsTransient(err) {
+	if err == nil || watcherclient.IsTransient(err) || errors.Is(err, ErrWatcherUnavailable) {
 		return err
 	}
 	var api *watcherclient.APIError
@@ -82,5 +82,5 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // is away or busy, or refuses our configuration until an operator fixes it.
 func IsRetryable(err error) bool {
 	var c *ConfigError
-	return watcherclient.IsTransient(err) || errors.As(err, &c)
+	return watcherclient.IsTransient(err) || errors.As(err, &c) || errors.Is(err, ErrWatcherUnavailable)
 }

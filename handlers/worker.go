@@ -38,6 +38,9 @@ type Worker struct {
 	applier EventApplier
 	dlq     DeadLetterSink
 	log     zerolog.Logger
+	// workTimeout keeps each attempt shorter than JetStream's ack wait, so
+	// a message is never redelivered while it is still being worked on.
+	workTimeout time.Duration
 	// maxDeliveries bounds retries of failures nobody classified. Transient
 	// Watcher failures are retried without limit, spaced by the Nak
 	// backoff: an outage must delay cameras, not dead-letter them.
@@ -45,12 +48,24 @@ type Worker struct {
 	maxDeliveries uint64
 }
 
+// WorkerConfig tunes the worker.
+type WorkerConfig struct {
+	// MaxDeliveries bounds retries of unclassified failures.
+	MaxDeliveries uint64
+	// AckWait is the consumer's ack wait; each attempt gets three quarters
+	// of it.
+	AckWait time.Duration
+}
+
 // NewWorker wires a worker.
-func NewWorker(applier EventApplier, dlq DeadLetterSink, log zerolog.Logger, maxDeliveries uint64) *Worker {
-	if maxDeliveries == 0 {
-		maxDeliveries = 10
+func NewWorker(applier EventApplier, dlq DeadLetterSink, log zerolog.Logger, cfg WorkerConfig) *Worker {
+	if cfg.MaxDeliveries == 0 {
+		cfg.MaxDeliveries = 10
 	}
-	return &Worker{applier: applier, dlq: dlq, log: log, maxDeliveries: maxDeliveries}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	return &Worker{applier: applier, dlq: dlq, log: log, maxDeliveries: cfg.MaxDeliveries, workTimeout: cfg.AckWait * 3 / 4}
 }
 
 // Handle is a Watermill NoPublishHandlerFunc. Returning nil acks; an error
@@ -70,7 +85,9 @@ func (w *Worker) Handle(msg *message.Message) error {
 	}
 	var outcome Outcome
 	if err == nil {
-		outcome, err = w.applier.Apply(ctx, env)
+		actx, cancel := context.WithTimeout(ctx, w.workTimeout)
+		outcome, err = w.applier.Apply(actx, env)
+		cancel()
 	}
 	switch {
 	case err == nil:

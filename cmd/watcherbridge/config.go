@@ -65,6 +65,9 @@ type serveConfig struct {
 	DeadLetterMaxAge   time.Duration
 	Replicas           int
 	WatcherTimeout     time.Duration
+	BreakerFailures    int
+	BreakerOpenFor     time.Duration
+	WatcherGrace       time.Duration
 }
 
 func serveFlags(fs *flag.FlagSet) (*serveConfig, *string, *string) {
@@ -92,6 +95,9 @@ func serveFlags(fs *flag.FlagSet) (*serveConfig, *string, *string) {
 	fs.DurationVar(&c.DeadLetterMaxAge, "dead-letter-max-age", 30*24*time.Hour, "how long dead letters are kept")
 	fs.IntVar(&c.Replicas, "stream-replicas", 1, "replicas of streams the bridge creates (3 on a cluster)")
 	fs.DurationVar(&c.WatcherTimeout, "watcher-timeout", 15*time.Second, "timeout of one Watcher request")
+	fs.IntVar(&c.BreakerFailures, "breaker-failures", 5, "Watcher failures in a row (timeouts, 5xx, 429) that open the circuit")
+	fs.DurationVar(&c.BreakerOpenFor, "breaker-open-for", 15*time.Second, "how long the circuit stays open before a probe")
+	fs.DurationVar(&c.WatcherGrace, "watcher-grace", time.Minute, "how long Watcher may be unreachable before /readyz fails")
 	return c, &unassigned, &apiKey
 }
 

@@ -100,12 +100,21 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	}
 
 	pub := events.NewPublisher(js)
-	applier := handlers.NewApplier(db, watcher, handlers.ApplierConfig{
+	breaker := handlers.NewBreaker(watcher, handlers.BreakerConfig{
+		Failures: uint32(cfg.BreakerFailures),
+		OpenFor:  cfg.BreakerOpenFor,
+		Grace:    cfg.WatcherGrace,
+		OnStateChange: func(from, to string) {
+			log.Warn().Str("from", from).Str("to", to).Msg("watcher circuit breaker changed state")
+		},
+	})
+	applier := handlers.NewApplier(db, breaker, handlers.ApplierConfig{
 		Unassigned: cfg.Unassigned,
 		MaxBatch:   cfg.BatchSize,
 		MaxDelay:   cfg.BatchDelay,
 	})
-	worker := handlers.NewWorker(applier, events.NewDeadLetters(pub), log, uint64(cfg.MaxDeliveries))
+	worker := handlers.NewWorker(applier, events.NewDeadLetters(pub), log,
+		handlers.WorkerConfig{MaxDeliveries: uint64(cfg.MaxDeliveries), AckWait: cfg.AckWait})
 
 	// The applier outlives the router: in-flight handlers need it while the
 	// router drains, so it gets its own context, canceled last.
@@ -148,7 +157,9 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	mux.HandleFunc("/healthz", handlers.Healthz)
 	mux.Handle("/readyz", handlers.Readyz(
 		handlers.Check{Name: "nats", Fn: func(context.Context) error { return natsReady() }},
-		handlers.Check{Name: "watcher", Fn: func(context.Context) error { return applier.Health() }},
+		handlers.Check{Name: "watcher", Fn: func(context.Context) error {
+			return errors.Join(applier.Health(), breaker.Health())
+		}},
 		handlers.Check{Name: "worker", Fn: func(context.Context) error {
 			if !router.IsRunning() || router.IsClosed() {
 				return errors.New("worker router is not running")
