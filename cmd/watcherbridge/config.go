@@ -45,6 +45,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 type serveConfig struct {
 	DataDir            string
 	Listen             string
+	AdminListen        string
 	NATSURL            string
 	EmbeddedNATSListen string
 	WatcherURL         string
@@ -75,6 +76,7 @@ func serveFlags(fs *flag.FlagSet) (*serveConfig, *string, *string) {
 	var unassigned, apiKey string
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the state file and, in embedded mode, the JetStream store")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the ingest and health endpoints")
+	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:8090", "admin endpoints for operators' commands (store backup); keep it on loopback or a private network; empty disables")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "external NATS server or cluster (comma-separated URLs); empty starts an embedded JetStream server")
 	fs.StringVar(&c.EmbeddedNATSListen, "embedded-nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens (port 0 picks a free one)")
 	fs.StringVar(&c.WatcherURL, "watcher-url", "", "base URL of Watcher, e.g. https://watcher.example (required)")

@@ -34,6 +34,9 @@ Usage:
   watcherbridge publish TYPE (--data JSON | --file FILE | -) [flags]
                                   publish one billing event
   watcherbridge demo    [flags]   run the end-to-end demo on the sample files
+  watcherbridge store backup FILE [--admin-url URL]
+                                  copy the running bridge's state file
+  watcherbridge store verify FILE check a copy of the state file
   watcherbridge version
 
 Run "watcherbridge COMMAND -h" for the flags of a command.
@@ -50,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "publish":
 		return runPublish(ctx, rest, getenv, stdout, stderr)
+	case "store":
+		return runStore(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, getenv, stdout, stderr)
 	case "version":

@@ -36,8 +36,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 // addrs tells a caller (tests, the demo) where a started bridge listens.
 type addrs struct {
-	HTTP string // host:port of ingest and health
-	NATS string // nats:// URL the bridge uses
+	HTTP  string // host:port of ingest and health
+	NATS  string // nats:// URL the bridge uses
+	Admin string // host:port of the admin endpoints, empty when disabled
 }
 
 // serve runs the bridge until ctx ends, then shuts down in order: stop
@@ -167,31 +168,40 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 			return nil
 		}},
 	))
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ingest, err := startHTTP(cfg.Listen, "--listen", mux, 60*time.Second)
 	if err != nil {
 		_ = router.Close()
 		stopApplier()
-		return fmt.Errorf("--listen %s: %w", cfg.Listen, err)
+		return err
 	}
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+	log.Info().Str("listen", ingest.addr).Msg("ingest listening")
+	servers := []*httpServer{ingest}
+	adminAddr := ""
+	if cfg.AdminListen != "" {
+		amux := http.NewServeMux()
+		amux.Handle("/admin/store/backup", handlers.StoreBackup(db, log.With().Str("component", "admin").Logger()))
+		// No write timeout: a backup of a large state file takes longer
+		// than a push.
+		admin, err := startHTTP(cfg.AdminListen, "--admin-listen", amux, 0)
+		if err != nil {
+			ingest.srv.Close()
+			_ = router.Close()
+			stopApplier()
+			return err
+		}
+		servers = append(servers, admin)
+		adminAddr = admin.addr
+		log.Info().Str("listen", adminAddr).Msg("admin listening")
 	}
-	httpDone := make(chan error, 1)
-	go func() { httpDone <- srv.Serve(ln) }()
-	log.Info().Str("listen", ln.Addr().String()).Msg("ingest listening")
 	if ready != nil {
-		ready(addrs{HTTP: ln.Addr().String(), NATS: natsURL})
+		ready(addrs{HTTP: ingest.addr, NATS: natsURL, Admin: adminAddr})
 	}
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 		log.Info().Msg("shutting down")
-	case err := <-httpDone:
+	case err := <-ingest.done:
 		runErr = fmt.Errorf("http server: %w", err)
 	case err := <-routerDone:
 		runErr = fmt.Errorf("worker router stopped: %w", err)
@@ -199,8 +209,10 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn().Err(err).Msg("http shutdown")
+	for _, hs := range servers {
+		if err := hs.srv.Shutdown(shutdownCtx); err != nil {
+			log.Warn().Err(err).Str("listen", hs.addr).Msg("http shutdown")
+		}
 	}
 	// Drain the subscribers' connections before closing the router: the
 	// server stops delivering, and messages already buffered here run
@@ -400,4 +412,33 @@ func indexOf(s, sub string) int {
 		}
 	}
 	return -1
+}
+
+// httpServer is one of the bridge's listeners.
+type httpServer struct {
+	srv  *http.Server
+	addr string
+	done chan error
+}
+
+// startHTTP listens on addr and serves h in the background; flag names the
+// setting to fix when the address is unusable.
+func startHTTP(addr, flag string, h http.Handler, writeTimeout time.Duration) (*httpServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", flag, addr, err)
+	}
+	hs := &httpServer{
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       120 * time.Second,
+		},
+		addr: ln.Addr().String(),
+		done: make(chan error, 1),
+	}
+	go func() { hs.done <- hs.srv.Serve(ln) }()
+	return hs, nil
 }
