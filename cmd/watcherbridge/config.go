@@ -69,6 +69,9 @@ type serveConfig struct {
 	BreakerFailures    int
 	BreakerOpenFor     time.Duration
 	WatcherGrace       time.Duration
+	// reload delivers a value each time secrets should be re-read from
+	// their files (SIGHUP); nil in tests that do not need it.
+	reload <-chan os.Signal
 }
 
 func serveFlags(fs *flag.FlagSet) (*serveConfig, *string, *string) {

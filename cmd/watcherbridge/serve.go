@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
@@ -31,6 +33,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(cfg.LogFormat, cfg.LogLevel, stdout)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	cfg.reload = hup
 	return serve(ctx, *cfg, log, nil)
 }
 
@@ -192,6 +198,9 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		servers = append(servers, admin)
 		adminAddr = admin.addr
 		log.Info().Str("listen", adminAddr).Msg("admin listening")
+	}
+	if cfg.reload != nil {
+		go reloadSecrets(ctx, cfg, watcher, log)
 	}
 	if ready != nil {
 		ready(addrs{HTTP: ingest.addr, NATS: natsURL, Admin: adminAddr})
@@ -441,4 +450,28 @@ func startHTTP(addr, flag string, h http.Handler, writeTimeout time.Duration) (*
 	}
 	go func() { hs.done <- hs.srv.Serve(ln) }()
 	return hs, nil
+}
+
+// reloadSecrets re-reads keys kept in files whenever cfg.reload fires, so a
+// rotated key (a remounted Kubernetes secret, a new credentials file) is
+// picked up without a restart. A file that cannot be read keeps the old key.
+func reloadSecrets(ctx context.Context, cfg serveConfig, watcher *watcherclient.Client, log zerolog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-cfg.reload:
+		}
+		if cfg.WatcherAPIKeyFile == "" {
+			log.Info().Msg("reload: no key files configured, nothing to re-read")
+			continue
+		}
+		key, err := readSecretFile(cfg.WatcherAPIKeyFile)
+		if err != nil {
+			log.Error().Err(err).Msg("reload: keeping the current Watcher API key")
+			continue
+		}
+		watcher.SetAPIKey(key)
+		log.Info().Str("file", cfg.WatcherAPIKeyFile).Msg("reload: Watcher API key re-read")
+	}
 }
