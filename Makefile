@@ -4,8 +4,11 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 export CGO_ENABLED ?= 0
+# The testcontainers reaper (Ryuk) is an image pulled from a registry, and
+# nothing can be pulled here: the container tests remove what they start.
+export TESTCONTAINERS_RYUK_DISABLED = true
 
-.PHONY: all build demo test test-short fuzz vet fmt clean images up down
+.PHONY: all build demo test test-short test-container test-container-if-engine fuzz vet fmt clean images up down soak
 
 all: build
 
@@ -18,9 +21,36 @@ build:
 demo: build
 	./bin/watcherbridge demo --examples deploy/examples
 
-## test: the whole suite (unit, integration with embedded NATS and the fake Watcher, fuzz seed corpora)
+## test: the whole suite (unit, integration with embedded NATS and the fake Watcher, fuzz seed corpora),
+## then the container suite when a Docker engine answers (`docker info`)
 test: vet
 	CGO_ENABLED=1 $(GO) test -race -count=1 $(TESTFLAGS) ./...
+	@$(MAKE) --no-print-directory test-container-if-engine
+
+## test-container: the container scenarios (build tag container, testcontainers-go) on the images of `make images`
+CONTAINER_TIMEOUT ?= 15m
+test-container: images
+	$(GO) vet -tags container ./cmd/watcherbridge/
+	$(GO) test -tags container -count=1 -timeout $(CONTAINER_TIMEOUT) -run '^TestContainer' $(TESTFLAGS) ./cmd/watcherbridge/
+
+# Without an engine the container suite is skipped, loudly; with
+# WATCHERBRIDGE_REQUIRE_DOCKER=1 (set by .ci/run) that is a failure.
+test-container-if-engine:
+	@if docker info >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory test-container; \
+	elif [ "$(WATCHERBRIDGE_REQUIRE_DOCKER)" = 1 ]; then \
+		echo "FAIL: container tests: no Docker engine answers \`docker info\`, and WATCHERBRIDGE_REQUIRE_DOCKER=1 requires one" >&2; \
+		exit 1; \
+	else \
+		echo; \
+		echo "######################################################################"; \
+		echo "##  CONTAINER TESTS NOT RUN: no Docker engine answers \`docker info\`."; \
+		echo "##  Everything above passed, but the images, the NATS cluster and the"; \
+		echo "##  kill/restart scenarios were not tested. Start Docker and run"; \
+		echo "##  \`make test-container\` (or \`make test\` again)."; \
+		echo "######################################################################"; \
+		echo; \
+	fi
 
 ## test-short: unit tests only
 test-short:
@@ -59,3 +89,9 @@ up:
 	$(COMPOSE) -f deploy/compose.yaml up -d
 down:
 	$(COMPOSE) -f deploy/compose.yaml down -v
+
+## soak: the kill -9 test at a larger scale (SOAK_CAMERAS, SOAK_KILLS)
+SOAK_CAMERAS ?= 20000
+SOAK_KILLS ?= 30
+soak:
+	SOAK_CAMERAS=$(SOAK_CAMERAS) SOAK_KILLS=$(SOAK_KILLS) $(GO) test -count=1 -timeout 30m -run 'TestKillNineConverges' -v ./cmd/watcherbridge/
