@@ -69,6 +69,15 @@ type serveConfig struct {
 	BreakerFailures    int
 	BreakerOpenFor     time.Duration
 	WatcherGrace       time.Duration
+	IngestTokenFile    string
+	IngestBasicFile    string
+	InsecureNoAuth     bool
+	Allow              string
+	TrustProxy         string
+	RateLimit          float64
+	RateBurst          int
+	TLSCert            string
+	TLSKey             string
 	// reload delivers a value each time secrets should be re-read from
 	// their files (SIGHUP); nil in tests that do not need it.
 	reload <-chan os.Signal
@@ -85,6 +94,15 @@ func serveFlags(fs *flag.FlagSet) (*serveConfig, *string, *string) {
 	fs.StringVar(&c.WatcherURL, "watcher-url", "", "base URL of Watcher, e.g. https://watcher.example (required)")
 	fs.StringVar(&apiKey, "watcher-api-key", "", "Watcher system API key (prefer --watcher-api-key-file)")
 	fs.StringVar(&c.WatcherAPIKeyFile, "watcher-api-key-file", "", "file holding the Watcher system API key")
+	fs.StringVar(&c.IngestTokenFile, "ingest-token-file", "", "file of bearer tokens accepted on /activations, one per line (several allow rotation)")
+	fs.StringVar(&c.IngestBasicFile, "ingest-basic-file", "", "file of HTTP basic credentials accepted on /activations, one user:password per line")
+	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "accept pushes without credentials (only when none are configured; logs a warning)")
+	fs.StringVar(&c.Allow, "allow", "", "client networks allowed to push, comma-separated CIDRs or addresses; empty allows all")
+	fs.StringVar(&c.TrustProxy, "trust-proxy", "", "networks of reverse proxies whose X-Forwarded-For is believed")
+	fs.Float64Var(&c.RateLimit, "rate-limit", 20, "requests per second allowed per client on /activations (0 disables)")
+	fs.IntVar(&c.RateBurst, "rate-burst", 40, "requests a client may send at once above --rate-limit")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate (PEM) to serve ingest over HTTPS; re-read on SIGHUP")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "private key (PEM) of --tls-cert")
 	fs.StringVar(&c.Inventory, "inventory", "", "billing stock list (CSV) published as camera.assigned events at start-up")
 	fs.StringVar(&unassigned, "unassigned", "hold", "what to do with an activated camera billing has not assigned: hold or default")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 32<<20, "largest activation push accepted (413 above it)")
@@ -135,6 +153,12 @@ func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer
 	case c.Concurrency < 1 || c.BatchSize < 1 || c.MaxAckPending < c.Concurrency:
 		return nil, fmt.Errorf("--concurrency and --batch-size must be positive and --max-ack-pending at least --concurrency")
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return nil, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.IngestTokenFile == "" && c.IngestBasicFile == "" && !c.InsecureNoAuth {
+		return nil, fmt.Errorf("no ingest credentials: set --ingest-token-file (or --ingest-basic-file), or --insecure-no-auth to accept pushes from anyone")
+	}
 	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
@@ -166,4 +190,45 @@ func newLogger(format, level string, w io.Writer) zerolog.Logger {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+// readIngestCredentials reads the token and basic-credential files: one
+// entry a line, blank lines and lines starting with # ignored.
+func readIngestCredentials(tokenFile, basicFile string) (tokens []string, basic map[string]string, err error) {
+	lines := func(path string) ([]string, error) {
+		if path == "" {
+			return nil, nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				out = append(out, l)
+			}
+		}
+		return out, nil
+	}
+	if tokens, err = lines(tokenFile); err != nil {
+		return nil, nil, fmt.Errorf("--ingest-token-file: %w", err)
+	}
+	pairs, err := lines(basicFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--ingest-basic-file: %w", err)
+	}
+	basic = map[string]string{}
+	for i, p := range pairs {
+		user, pass, ok := strings.Cut(p, ":")
+		if !ok || user == "" || pass == "" {
+			// The line itself may hold a password: name only its number.
+			return nil, nil, fmt.Errorf("--ingest-basic-file %s line %d: want user:password", basicFile, i+1)
+		}
+		basic[user] = pass
+	}
+	if (tokenFile != "" || basicFile != "") && len(tokens) == 0 && len(basic) == 0 {
+		return nil, nil, fmt.Errorf("the ingest credential files hold no credentials: add a token to --ingest-token-file")
+	}
+	return tokens, basic, nil
 }

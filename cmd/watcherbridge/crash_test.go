@@ -139,7 +139,7 @@ func TestKillNineConverges(t *testing.T) {
 	os.WriteFile(keyFile, []byte(testAPIKey), 0o600)
 	dataDir := t.TempDir()
 	args := []string{"--data-dir", dataDir, "--listen", "127.0.0.1:0", "--embedded-nats-listen", "127.0.0.1:0",
-		"--admin-listen", "", "--watcher-url", url, "--watcher-api-key-file", keyFile, "--unassigned", "default",
+		"--admin-listen", "", "--insecure-no-auth", "--watcher-url", url, "--watcher-api-key-file", keyFile, "--unassigned", "default",
 		"--ack-wait", "3s", "--shutdown-timeout", "5s", "--concurrency", "32", "--batch-size", "128"}
 	logs := &syncBuffer{}
 
@@ -229,7 +229,7 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "key")
 	os.WriteFile(keyFile, []byte(testAPIKey), 0o600)
 	args := []string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--embedded-nats-listen", "127.0.0.1:0",
-		"--admin-listen", "", "--watcher-url", url, "--watcher-api-key-file", keyFile, "--unassigned", "default",
+		"--admin-listen", "", "--insecure-no-auth", "--watcher-url", url, "--watcher-api-key-file", keyFile, "--unassigned", "default",
 		"--ack-wait", "3s", "--shutdown-timeout", "3s"}
 	logs := &syncBuffer{}
 	p := startProc(t, logs, args...)

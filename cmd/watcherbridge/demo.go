@@ -83,9 +83,16 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	say("fake Watcher on %s: organizations 2 and 3, presets 2 and 3 created", watcherURL)
 
-	// 2. The bridge on embedded defaults.
+	// 2. The bridge on embedded defaults, with an ingest token as in
+	// production.
+	token := events.RandomID()
+	tokenFile := filepath.Join(*dataDir, "ingest-token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		return err
+	}
 	cfg := serveConfig{
-		DataDir: *dataDir, Listen: "127.0.0.1:0", EmbeddedNATSListen: "127.0.0.1:0",
+		IngestTokenFile: tokenFile,
+		DataDir:         *dataDir, Listen: "127.0.0.1:0", EmbeddedNATSListen: "127.0.0.1:0",
 		WatcherURL: watcherURL, watcherAPIKey: apiKey, Inventory: filepath.Join(*examples, "inventory.csv"),
 		Unassigned: handlers.Hold, MaxBodyBytes: 32 << 20, ShutdownTimeout: 10 * time.Second,
 		Concurrency: 16, MaxAckPending: 256, AckWait: 30 * time.Second, BatchSize: 64, BatchDelay: 5 * time.Millisecond,
@@ -127,7 +134,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 
 	// 4. The real push, then the same push again.
 	actPath := filepath.Join(*examples, "activation.csv")
-	reply, err := pushFile(ctx, "http://"+where.HTTP+"/activations", actPath)
+	reply, err := pushFile(ctx, "http://"+where.HTTP+"/activations", actPath, token)
 	if err != nil {
 		return err
 	}
@@ -136,7 +143,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("cameras did not reach Watcher as expected (log: %s): %w", *logFile, err)
 	}
 	before := fake.Stats()
-	again, err := pushFile(ctx, "http://"+where.HTTP+"/activations", actPath)
+	again, err := pushFile(ctx, "http://"+where.HTTP+"/activations", actPath, token)
 	if err != nil {
 		return err
 	}
@@ -309,7 +316,7 @@ func printCameras(w io.Writer, fake *watchertest.Server, want map[string]watcher
 	tw.Flush()
 }
 
-func pushFile(ctx context.Context, url, path string) (handlers.IngestReply, error) {
+func pushFile(ctx context.Context, url, path, token string) (handlers.IngestReply, error) {
 	var reply handlers.IngestReply
 	body, err := os.ReadFile(path)
 	if err != nil {
@@ -320,6 +327,9 @@ func pushFile(ctx context.Context, url, path string) (handlers.IngestReply, erro
 		return reply, err
 	}
 	req.Header.Set("Content-Type", "text/csv")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return reply, fmt.Errorf("push %s: %w", path, err)

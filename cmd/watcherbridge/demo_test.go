@@ -29,8 +29,10 @@ func TestServeConfigErrorsNameTheFix(t *testing.T) {
 	}{
 		{give: []string{}, want: "--watcher-url is required"},
 		{give: []string{"--watcher-url", "http://127.0.0.1:1"}, want: "--watcher-api-key-file"},
-		{give: []string{"--watcher-url", "http://127.0.0.1:1", "--watcher-api-key", "k", "--unassigned", "maybe"}, want: "want hold or default"},
+		{give: []string{"--watcher-url", "http://127.0.0.1:1", "--watcher-api-key", "k", "--insecure-no-auth", "--unassigned", "maybe"}, want: "want hold or default"},
 		{give: []string{"--watcher-url", "http://127.0.0.1:1", "--watcher-api-key-file", "/nonexistent/key"}, want: "--watcher-api-key-file"},
+		{give: []string{"--watcher-url", "http://127.0.0.1:1", "--watcher-api-key", "k"}, want: "--ingest-token-file"},
+		{give: []string{"--watcher-url", "http://127.0.0.1:1", "--watcher-api-key", "k", "--insecure-no-auth", "--tls-cert", "c.pem"}, want: "--tls-key"},
 	}
 	for _, tt := range tests {
 		_, err := loadServeConfig(tt.give, func(string) string { return "" }, &bytes.Buffer{})
@@ -42,9 +44,10 @@ func TestServeConfigErrorsNameTheFix(t *testing.T) {
 
 func TestEnvironmentSetsFlags(t *testing.T) {
 	env := map[string]string{
-		"WATCHERBRIDGE_WATCHER_URL":     "http://127.0.0.1:1",
-		"WATCHERBRIDGE_WATCHER_API_KEY": "from-env",
-		"WATCHERBRIDGE_UNASSIGNED":      "default",
+		"WATCHERBRIDGE_WATCHER_URL":      "http://127.0.0.1:1",
+		"WATCHERBRIDGE_WATCHER_API_KEY":  "from-env",
+		"WATCHERBRIDGE_UNASSIGNED":       "default",
+		"WATCHERBRIDGE_INSECURE_NO_AUTH": "true",
 	}
 	cfg, err := loadServeConfig([]string{"--unassigned", "hold"}, func(k string) string { return env[k] }, &bytes.Buffer{})
 	if err != nil {

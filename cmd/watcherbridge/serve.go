@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -51,8 +52,13 @@ type addrs struct {
 // taking pushes, let in-flight messages finish, drain NATS, close the store.
 // ready, if not nil, is called once everything is up.
 func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(addrs)) error {
-	// The Watcher client validates its URL: do it before anything starts.
+	// Everything that can be refused for its settings is checked before
+	// anything starts.
 	watcher, err := watcherclient.New(watcherclient.Config{BaseURL: cfg.WatcherURL, APIKey: cfg.watcherAPIKey, Timeout: cfg.WatcherTimeout})
+	if err != nil {
+		return err
+	}
+	edge, certs, err := newEdge(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -159,8 +165,8 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		}
 		return nil
 	}
-	mux.Handle("/activations", handlers.NewIngest(pub, handlers.IngestConfig{MaxBodyBytes: cfg.MaxBodyBytes, Ready: natsReady},
-		log.With().Str("component", "ingest").Logger()))
+	mux.Handle("/activations", edge.Wrap(handlers.NewIngest(pub, handlers.IngestConfig{MaxBodyBytes: cfg.MaxBodyBytes, Ready: natsReady},
+		log.With().Str("component", "ingest").Logger())))
 	mux.HandleFunc("/healthz", handlers.Healthz)
 	mux.Handle("/readyz", handlers.Readyz(
 		handlers.Check{Name: "nats", Fn: func(context.Context) error { return natsReady() }},
@@ -174,7 +180,11 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 			return nil
 		}},
 	))
-	ingest, err := startHTTP(cfg.Listen, "--listen", mux, 60*time.Second)
+	var tlsConfig *tls.Config
+	if certs != nil {
+		tlsConfig = certs.TLSConfig()
+	}
+	ingest, err := startHTTP(cfg.Listen, "--listen", mux, 60*time.Second, tlsConfig)
 	if err != nil {
 		_ = router.Close()
 		stopApplier()
@@ -188,7 +198,7 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		amux.Handle("/admin/store/backup", handlers.StoreBackup(db, log.With().Str("component", "admin").Logger()))
 		// No write timeout: a backup of a large state file takes longer
 		// than a push.
-		admin, err := startHTTP(cfg.AdminListen, "--admin-listen", amux, 0)
+		admin, err := startHTTP(cfg.AdminListen, "--admin-listen", amux, 0, nil)
 		if err != nil {
 			ingest.srv.Close()
 			_ = router.Close()
@@ -200,7 +210,7 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		log.Info().Str("listen", adminAddr).Msg("admin listening")
 	}
 	if cfg.reload != nil {
-		go reloadSecrets(ctx, cfg, watcher, log)
+		go reloadSecrets(ctx, cfg, watcher, edge, certs, log)
 	}
 	if ready != nil {
 		ready(addrs{HTTP: ingest.addr, NATS: natsURL, Admin: adminAddr})
@@ -432,10 +442,13 @@ type httpServer struct {
 
 // startHTTP listens on addr and serves h in the background; flag names the
 // setting to fix when the address is unusable.
-func startHTTP(addr, flag string, h http.Handler, writeTimeout time.Duration) (*httpServer, error) {
+func startHTTP(addr, flag string, h http.Handler, writeTimeout time.Duration, tlsConfig *tls.Config) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", flag, addr, err)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 	hs := &httpServer{
 		srv: &http.Server{
@@ -453,25 +466,66 @@ func startHTTP(addr, flag string, h http.Handler, writeTimeout time.Duration) (*
 }
 
 // reloadSecrets re-reads keys kept in files whenever cfg.reload fires, so a
-// rotated key (a remounted Kubernetes secret, a new credentials file) is
-// picked up without a restart. A file that cannot be read keeps the old key.
-func reloadSecrets(ctx context.Context, cfg serveConfig, watcher *watcherclient.Client, log zerolog.Logger) {
+// rotated key (a remounted Kubernetes secret, a new credentials file, a
+// renewed certificate) is picked up without a restart. A file that cannot
+// be read keeps what was in use.
+func reloadSecrets(ctx context.Context, cfg serveConfig, watcher *watcherclient.Client, edge *handlers.Edge, certs *handlers.CertReloader, log zerolog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-cfg.reload:
 		}
-		if cfg.WatcherAPIKeyFile == "" {
-			log.Info().Msg("reload: no key files configured, nothing to re-read")
-			continue
+		if cfg.WatcherAPIKeyFile != "" {
+			if key, err := readSecretFile(cfg.WatcherAPIKeyFile); err != nil {
+				log.Error().Err(err).Msg("reload: keeping the current Watcher API key")
+			} else {
+				watcher.SetAPIKey(key)
+				log.Info().Str("file", cfg.WatcherAPIKeyFile).Msg("reload: Watcher API key re-read")
+			}
 		}
-		key, err := readSecretFile(cfg.WatcherAPIKeyFile)
-		if err != nil {
-			log.Error().Err(err).Msg("reload: keeping the current Watcher API key")
-			continue
+		if cfg.IngestTokenFile != "" || cfg.IngestBasicFile != "" {
+			if tokens, basic, err := readIngestCredentials(cfg.IngestTokenFile, cfg.IngestBasicFile); err != nil {
+				log.Error().Err(err).Msg("reload: keeping the current ingest credentials")
+			} else {
+				edge.SetCredentials(tokens, basic)
+				log.Info().Int("tokens", len(tokens)).Int("basic_users", len(basic)).Msg("reload: ingest credentials re-read")
+			}
 		}
-		watcher.SetAPIKey(key)
-		log.Info().Str("file", cfg.WatcherAPIKeyFile).Msg("reload: Watcher API key re-read")
+		if certs != nil {
+			if err := certs.Reload(); err != nil {
+				log.Error().Err(err).Msg("reload: keeping the current TLS certificate")
+			} else {
+				log.Info().Msg("reload: TLS certificate re-read")
+			}
+		}
 	}
+}
+
+// newEdge builds who-may-push from the configuration.
+func newEdge(cfg serveConfig, log zerolog.Logger) (*handlers.Edge, *handlers.CertReloader, error) {
+	tokens, basic, err := readIngestCredentials(cfg.IngestTokenFile, cfg.IngestBasicFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	allow, err := handlers.ParseAllowList(cfg.Allow)
+	if err != nil {
+		return nil, nil, err
+	}
+	trust, err := handlers.ParseTrustProxy(cfg.TrustProxy)
+	if err != nil {
+		return nil, nil, err
+	}
+	edge, err := handlers.NewEdge(handlers.EdgeConfig{
+		Tokens: tokens, Basic: basic, InsecureNoAuth: cfg.InsecureNoAuth,
+		Allow: allow, TrustProxy: trust, RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst,
+	}, log.With().Str("component", "edge").Logger())
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.TLSCert == "" {
+		return edge, nil, nil
+	}
+	certs, err := handlers.NewCertReloader(cfg.TLSCert, cfg.TLSKey)
+	return edge, certs, err
 }

@@ -85,6 +85,9 @@ func testConfig(t *testing.T, watcherURL string) serveConfig {
 		DeadLetterMaxAge:   time.Hour,
 		Replicas:           1,
 		WatcherTimeout:     5 * time.Second,
+		// Tests of the edge itself set credentials; the others push
+		// without, as --insecure-no-auth allows.
+		InsecureNoAuth: true,
 	}
 }
 
@@ -108,12 +111,25 @@ func (s *logSink) String() string {
 	return s.buf.String()
 }
 
+// secretsInTests are secret values (or their common prefixes) that the
+// scenario tests hand to the bridge: the Watcher API key, the sample
+// agent_keys, ingest tokens. None may ever appear in a bridge's log.
+var secretsInTests = []string{testAPIKey, "ak-demo-", "ak-crash-secret-", "old-rotated-key", "token-one", "token-two", "wrong-token-value"}
+
+// testLogger keeps a bridge's log in memory, prints it when the test failed,
+// and fails the test if any secret of secretsInTests was logged.
 func testLogger(t *testing.T, name string) zerolog.Logger {
 	t.Helper()
 	sink := &logSink{}
 	t.Cleanup(func() {
+		logged := sink.String()
+		for _, secret := range secretsInTests {
+			if strings.Contains(logged, secret) {
+				t.Errorf("bridge %s logged the secret %q", name, secret)
+			}
+		}
 		if t.Failed() {
-			t.Logf("log of bridge %s:\n%s", name, sink.String())
+			t.Logf("log of bridge %s:\n%s", name, logged)
 		}
 	})
 	return zerolog.New(sink).Level(zerolog.DebugLevel).With().Timestamp().Str("bridge", name).Logger()
