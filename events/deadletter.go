@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +20,15 @@ const (
 	HdrDeliveries    = "Watcherbridge-Deliveries"
 	HdrEventID       = "Watcherbridge-Event-Id"
 	HdrFailedAt      = "Watcherbridge-Failed-At"
+	HdrHistory       = "Watcherbridge-History"
 )
+
+// Attempt is one failed delivery, as listed in a dead letter's history.
+type Attempt struct {
+	Delivery uint64    `json:"delivery"`
+	At       time.Time `json:"at"`
+	Error    string    `json:"error"`
+}
 
 // DeadLetter is a message the worker gave up on, with why.
 type DeadLetter struct {
@@ -33,6 +42,7 @@ type DeadLetter struct {
 	Payload       []byte            // the original body, untouched
 	Header        map[string]string // the original headers
 	FailedAt      time.Time
+	History       []Attempt // every failed delivery, oldest first
 }
 
 // DeadLetters publishes dead letters to their own stream.
@@ -67,6 +77,11 @@ func (d *DeadLetters) Put(ctx context.Context, dl DeadLetter) error {
 	}
 	if dl.WatcherBody != "" {
 		h.Set(HdrWatcherBody, oneLine(dl.WatcherBody, 1024))
+	}
+	if len(dl.History) > 0 {
+		if b, err := json.Marshal(dl.History); err == nil {
+			h.Set(HdrHistory, string(b))
+		}
 	}
 	id := "dlq-" + dl.Topic + "-" + strconv.FormatUint(dl.StreamSeq, 10)
 	if dl.StreamSeq == 0 {

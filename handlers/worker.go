@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/watcherbridge/watcherbridge/events"
+	"github.com/watcherbridge/watcherbridge/store"
 )
 
 // Log field names shared by every line about an event.
@@ -27,6 +28,14 @@ type DeadLetterSink interface {
 	Put(ctx context.Context, dl events.DeadLetter) error
 }
 
+// AttemptLog keeps the failed deliveries of messages until they succeed or
+// are dead-lettered.
+type AttemptLog interface {
+	RecordAttempt(key string, a store.Attempt) error
+	Attempts(key string) ([]store.Attempt, error)
+	ForgetAttempts(key string) error
+}
+
 // EventApplier is what the worker hands decoded events to.
 type EventApplier interface {
 	Apply(ctx context.Context, ev events.Envelope) (Outcome, error)
@@ -35,9 +44,10 @@ type EventApplier interface {
 // Worker is the Watermill handler of every billing topic: it decodes the
 // envelope, applies it, and decides between ack, retry and dead letter.
 type Worker struct {
-	applier EventApplier
-	dlq     DeadLetterSink
-	log     zerolog.Logger
+	applier  EventApplier
+	dlq      DeadLetterSink
+	attempts AttemptLog
+	log      zerolog.Logger
 	// workTimeout keeps each attempt shorter than JetStream's ack wait, so
 	// a message is never redelivered while it is still being worked on.
 	workTimeout time.Duration
@@ -55,6 +65,9 @@ type WorkerConfig struct {
 	// AckWait is the consumer's ack wait; each attempt gets three quarters
 	// of it.
 	AckWait time.Duration
+	// Attempts, if set, keeps each message's failed deliveries for its
+	// dead letter.
+	Attempts AttemptLog
 }
 
 // NewWorker wires a worker.
@@ -65,7 +78,7 @@ func NewWorker(applier EventApplier, dlq DeadLetterSink, log zerolog.Logger, cfg
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
 	}
-	return &Worker{applier: applier, dlq: dlq, log: log, maxDeliveries: cfg.MaxDeliveries, workTimeout: cfg.AckWait * 3 / 4}
+	return &Worker{applier: applier, dlq: dlq, attempts: cfg.Attempts, log: log, maxDeliveries: cfg.MaxDeliveries, workTimeout: cfg.AckWait * 3 / 4}
 }
 
 // Handle is a Watermill NoPublishHandlerFunc. Returning nil acks; an error
@@ -89,9 +102,13 @@ func (w *Worker) Handle(msg *message.Message) error {
 		outcome, err = w.applier.Apply(actx, env)
 		cancel()
 	}
+	key := topic + "/" + msg.Metadata.Get(events.MetaStreamSeq)
 	switch {
 	case err == nil:
 		log.Debug().Str(FieldOutcome, string(outcome)).Msg("event handled")
+		if delivered > 1 {
+			w.forget(log, key)
+		}
 		return nil
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return err // shutting down: the message comes back
@@ -100,14 +117,38 @@ func (w *Worker) Handle(msg *message.Message) error {
 		if !IsPermanent(err) {
 			reason = "gave up after " + strconv.FormatUint(delivered, 10) + " deliveries: " + reason
 		}
-		return w.deadLetter(ctx, log, msg, env, topic, delivered, reason, err)
+		w.record(log, key, delivered, err)
+		if err := w.deadLetter(ctx, log, msg, env, topic, delivered, reason, err, key); err != nil {
+			return err
+		}
+		w.forget(log, key)
+		return nil
 	default:
+		w.record(log, key, delivered, err)
 		log.Warn().Err(err).Msg("event failed, will retry")
 		return err
 	}
 }
 
-func (w *Worker) deadLetter(ctx context.Context, log zerolog.Logger, msg *message.Message, env events.Envelope, topic string, delivered uint64, reason string, cause error) error {
+func (w *Worker) record(log zerolog.Logger, key string, delivered uint64, err error) {
+	if w.attempts == nil {
+		return
+	}
+	if rerr := w.attempts.RecordAttempt(key, store.Attempt{Delivery: delivered, At: time.Now().UTC(), Error: err.Error()}); rerr != nil {
+		log.Warn().Err(rerr).Msg("cannot record the failed delivery")
+	}
+}
+
+func (w *Worker) forget(log zerolog.Logger, key string) {
+	if w.attempts == nil {
+		return
+	}
+	if err := w.attempts.ForgetAttempts(key); err != nil {
+		log.Warn().Err(err).Msg("cannot drop the delivery history")
+	}
+}
+
+func (w *Worker) deadLetter(ctx context.Context, log zerolog.Logger, msg *message.Message, env events.Envelope, topic string, delivered uint64, reason string, cause error, key string) error {
 	dl := events.DeadLetter{
 		Topic:      topic,
 		EventID:    env.ID,
@@ -121,6 +162,13 @@ func (w *Worker) deadLetter(ctx context.Context, log zerolog.Logger, msg *messag
 	var perm *PermanentError
 	if errors.As(cause, &perm) {
 		dl.WatcherStatus, dl.WatcherBody = perm.WatcherStatus, perm.WatcherBody
+	}
+	if w.attempts != nil {
+		if hist, err := w.attempts.Attempts(key); err == nil {
+			for _, a := range hist {
+				dl.History = append(dl.History, events.Attempt{Delivery: a.Delivery, At: a.At, Error: a.Error})
+			}
+		}
 	}
 	if err := w.dlq.Put(ctx, dl); err != nil {
 		log.Warn().Err(err).Str("reason", reason).Msg("cannot store dead letter, will retry the event")

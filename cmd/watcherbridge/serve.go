@@ -127,7 +127,7 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		MaxDelay:   cfg.BatchDelay,
 	})
 	worker := handlers.NewWorker(applier, events.NewDeadLetters(pub), log,
-		handlers.WorkerConfig{MaxDeliveries: uint64(cfg.MaxDeliveries), AckWait: cfg.AckWait})
+		handlers.WorkerConfig{MaxDeliveries: uint64(cfg.MaxDeliveries), AckWait: cfg.AckWait, Attempts: db})
 
 	// The applier outlives the router: in-flight handlers need it while the
 	// router drains, so it gets its own context, canceled last.
