@@ -34,6 +34,8 @@ type IngestConfig struct {
 	RetryAfter time.Duration
 	// PublishTimeout bounds the wait for JetStream to acknowledge a push.
 	PublishTimeout time.Duration
+	// Metrics, if set, counts rows by result.
+	Metrics *Metrics
 	// Ready, if set, is asked before a push is published; an error answers
 	// 503 at once instead of letting the sender wait for a timeout while
 	// the broker is away.
@@ -178,6 +180,9 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	reply.Rejected = len(res.Rejected)
+	h.cfg.Metrics.IngestRows("accepted", reply.Accepted)
+	h.cfg.Metrics.IngestRows("duplicate", reply.Duplicate)
+	h.cfg.Metrics.IngestRows("rejected", reply.Rejected)
 	log.Info().Str("format", res.Format).Int("accepted", reply.Accepted).Int("duplicate", reply.Duplicate).
 		Int("rejected", reply.Rejected).Msg("push recorded")
 	writeJSON(w, http.StatusOK, reply)

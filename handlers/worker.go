@@ -47,6 +47,7 @@ type Worker struct {
 	applier  EventApplier
 	dlq      DeadLetterSink
 	attempts AttemptLog
+	metrics  *Metrics
 	log      zerolog.Logger
 	// workTimeout keeps each attempt shorter than JetStream's ack wait, so
 	// a message is never redelivered while it is still being worked on.
@@ -68,6 +69,8 @@ type WorkerConfig struct {
 	// Attempts, if set, keeps each message's failed deliveries for its
 	// dead letter.
 	Attempts AttemptLog
+	// Metrics, if set, counts outcomes.
+	Metrics *Metrics
 }
 
 // NewWorker wires a worker.
@@ -78,7 +81,7 @@ func NewWorker(applier EventApplier, dlq DeadLetterSink, log zerolog.Logger, cfg
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
 	}
-	return &Worker{applier: applier, dlq: dlq, attempts: cfg.Attempts, log: log, maxDeliveries: cfg.MaxDeliveries, workTimeout: cfg.AckWait * 3 / 4}
+	return &Worker{applier: applier, dlq: dlq, attempts: cfg.Attempts, metrics: cfg.Metrics, log: log, maxDeliveries: cfg.MaxDeliveries, workTimeout: cfg.AckWait * 3 / 4}
 }
 
 // Handle is a Watermill NoPublishHandlerFunc. Returning nil acks; an error
@@ -106,6 +109,7 @@ func (w *Worker) Handle(msg *message.Message) error {
 	switch {
 	case err == nil:
 		log.Debug().Str(FieldOutcome, string(outcome)).Msg("event handled")
+		w.metrics.Event(topic, string(outcome))
 		if delivered > 1 {
 			w.forget(log, key)
 		}
@@ -122,9 +126,11 @@ func (w *Worker) Handle(msg *message.Message) error {
 			return err
 		}
 		w.forget(log, key)
+		w.metrics.Event(topic, "dead_lettered")
 		return nil
 	default:
 		w.record(log, key, delivered, err)
+		w.metrics.Event(topic, "retried")
 		log.Warn().Err(err).Msg("event failed, will retry")
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
@@ -52,9 +53,11 @@ type addrs struct {
 // taking pushes, let in-flight messages finish, drain NATS, close the store.
 // ready, if not nil, is called once everything is up.
 func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(addrs)) error {
+	metrics := handlers.NewMetrics()
 	// Everything that can be refused for its settings is checked before
 	// anything starts.
-	watcher, err := watcherclient.New(watcherclient.Config{BaseURL: cfg.WatcherURL, APIKey: cfg.watcherAPIKey, Timeout: cfg.WatcherTimeout})
+	watcher, err := watcherclient.New(watcherclient.Config{BaseURL: cfg.WatcherURL, APIKey: cfg.watcherAPIKey, Timeout: cfg.WatcherTimeout,
+		HTTPClient: &http.Client{Timeout: cfg.WatcherTimeout, Transport: metrics.InstrumentWatcher(http.DefaultTransport)}})
 	if err != nil {
 		return err
 	}
@@ -118,6 +121,7 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		OpenFor:  cfg.BreakerOpenFor,
 		Grace:    cfg.WatcherGrace,
 		OnStateChange: func(from, to string) {
+			metrics.BreakerState(to)
 			log.Warn().Str("from", from).Str("to", to).Msg("watcher circuit breaker changed state")
 		},
 	})
@@ -127,7 +131,10 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		MaxDelay:   cfg.BatchDelay,
 	})
 	worker := handlers.NewWorker(applier, events.NewDeadLetters(pub), log,
-		handlers.WorkerConfig{MaxDeliveries: uint64(cfg.MaxDeliveries), AckWait: cfg.AckWait, Attempts: db})
+		handlers.WorkerConfig{MaxDeliveries: uint64(cfg.MaxDeliveries), AckWait: cfg.AckWait, Attempts: db, Metrics: metrics})
+	metrics.Register(events.NewLagCollector(js), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "watcherbridge_store_bytes", Help: "Size of the state file.",
+	}, func() float64 { return float64(db.Size()) }))
 
 	// The applier outlives the router: in-flight handlers need it while the
 	// router drains, so it gets its own context, canceled last.
@@ -165,9 +172,10 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		}
 		return nil
 	}
-	mux.Handle("/activations", edge.Wrap(handlers.NewIngest(pub, handlers.IngestConfig{MaxBodyBytes: cfg.MaxBodyBytes, Ready: natsReady},
+	mux.Handle("/activations", edge.Wrap(handlers.NewIngest(pub, handlers.IngestConfig{MaxBodyBytes: cfg.MaxBodyBytes, Ready: natsReady, Metrics: metrics},
 		log.With().Str("component", "ingest").Logger())))
 	mux.HandleFunc("/healthz", handlers.Healthz)
+	mux.Handle("/metrics", metrics.Handler())
 	mux.Handle("/readyz", handlers.Readyz(
 		handlers.Check{Name: "nats", Fn: func(context.Context) error { return natsReady() }},
 		handlers.Check{Name: "watcher", Fn: func(context.Context) error {
