@@ -178,6 +178,9 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	mux.Handle("/metrics", metrics.Handler())
 	mux.Handle("/readyz", handlers.Readyz(
 		handlers.Check{Name: "nats", Fn: func(context.Context) error { return natsReady() }},
+		handlers.Check{Name: "store", Fn: func(context.Context) error {
+			return db.View(func(*store.Tx) error { return nil })
+		}},
 		handlers.Check{Name: "watcher", Fn: func(context.Context) error {
 			return errors.Join(applier.Health(), breaker.Health())
 		}},
