@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -55,6 +56,8 @@ func (a Assignment) Validate() error {
 	switch {
 	case strings.TrimSpace(a.AgentSerial) == "":
 		return &InvalidError{Field: "agent_serial", Reason: "missing: name the camera's serial number"}
+	case strings.ContainsFunc(a.AgentSerial, unicode.IsControl):
+		return &InvalidError{Field: "agent_serial", Reason: "contains control characters"}
 	case !utf8.ValidString(a.AgentSerial) || !utf8.ValidString(a.Title) || !utf8.ValidString(a.SubscriberID):
 		return &InvalidError{Field: "data", Reason: "contains invalid UTF-8"}
 	case a.OrganizationID <= 0:

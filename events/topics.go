@@ -13,8 +13,18 @@ import (
 // Topics. A topic is the NATS subject and the CloudEvents type at once, so an
 // operator reading `nats stream view` sees the same names as in our logs.
 const (
-	CameraActivated = "camera.activated"
-	CameraAssigned  = "camera.assigned"
+	CameraActivated         = "camera.activated"
+	CameraAssigned          = "camera.assigned"
+	CameraUnassigned        = "camera.unassigned"
+	CameraAdded             = "camera.added"
+	SubscriberCreated       = "subscriber.created"
+	SubscriberUpdated       = "subscriber.updated"
+	SubscriberDeleted       = "subscriber.deleted"
+	SubscriberFolderGranted = "subscriber.folder_granted"
+	SubscriberFolderRevoked = "subscriber.folder_revoked"
+	PlanChanged             = "plan.changed"
+	PaymentOverdue          = "payment.overdue"
+	PaymentReceived         = "payment.received"
 )
 
 // Stream names and the subjects the bridge owns.
@@ -38,9 +48,18 @@ const (
 // timeout; the bbolt ledger catches anything older.
 const DuplicateWindow = 2 * time.Hour
 
-// Topics lists every topic the worker consumes.
+// Topics lists every topic the worker consumes; each gets its durable
+// consumer.
 func Topics() []string {
-	return []string{CameraActivated, CameraAssigned}
+	return []string{CameraActivated, CameraAssigned, CameraUnassigned, CameraAdded,
+		SubscriberCreated, SubscriberUpdated, SubscriberDeleted, SubscriberFolderGranted, SubscriberFolderRevoked,
+		PlanChanged, PaymentOverdue, PaymentReceived}
+}
+
+// BillingTopics lists the topics billing publishes (every topic but
+// camera.activated, which comes from the activation server through ingest).
+func BillingTopics() []string {
+	return Topics()[1:]
 }
 
 // StreamConfig is the BILLING stream as the bridge creates it when missing.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/watcherbridge/watcherbridge/events"
 	"github.com/watcherbridge/watcherbridge/events/activation"
+	"github.com/watcherbridge/watcherbridge/handlers/plans"
 	"github.com/watcherbridge/watcherbridge/store"
 	"github.com/watcherbridge/watcherbridge/watcherclient"
 )
@@ -42,6 +43,12 @@ type ApplierConfig struct {
 	MaxDelay time.Duration
 	// ImportChunk bounds the rows of one POST /cameras/import.
 	ImportChunk int
+	// Plans maps billing plans to presets and rules; nil means no plans
+	// file, and an event naming a plan is refused.
+	Plans *plans.Set
+	// Directory handles users and folder permissions for subscriber
+	// events; nil refuses them.
+	Directory Directory
 }
 
 func (c *ApplierConfig) setDefaults() {
@@ -71,7 +78,14 @@ type Applier struct {
 	now     func() time.Time
 	// configErr holds the last ConfigError until Watcher accepts a call.
 	configErr atomic.Pointer[ConfigError]
+	// stale counts events skipped because they were older than what their
+	// record already held for the same field.
+	stale atomic.Uint64
 }
+
+// StaleSkipped is how many events were skipped as older than the state
+// they would have changed.
+func (a *Applier) StaleSkipped() uint64 { return a.stale.Load() }
 
 // Health is nil unless Watcher refuses the bridge's configuration.
 func (a *Applier) Health() error {
@@ -84,8 +98,9 @@ func (a *Applier) Health() error {
 type request struct {
 	ctx     context.Context
 	ev      events.Envelope
-	payload any // *activation.Row or *events.Assignment
-	serial  string
+	payload any    // *activation.Row or an events payload
+	key     string // camera record key, for camera events
+	sub     string // subscriber id, for subscriber events
 	done    chan result
 	outcome Outcome
 	err     error
@@ -106,7 +121,7 @@ func NewApplier(db *store.DB, watcher Importer, cfg ApplierConfig) *Applier {
 // failed). Safe for concurrent use; concurrent callers share groups.
 func (a *Applier) Apply(ctx context.Context, ev events.Envelope) (Outcome, error) {
 	r := &request{ctx: ctx, ev: ev, done: make(chan result, 1)}
-	if err := r.decode(); err != nil {
+	if err := r.decode(a.cfg.Plans); err != nil {
 		return "", err
 	}
 	select {
@@ -124,9 +139,8 @@ func (a *Applier) Apply(ctx context.Context, ev events.Envelope) (Outcome, error
 	}
 }
 
-func (r *request) decode() error {
-	switch r.ev.Type {
-	case events.CameraActivated:
+func (r *request) decode(ps *plans.Set) error {
+	if r.ev.Type == events.CameraActivated {
 		var row activation.Row
 		if err := r.ev.DecodeData(&row); err != nil {
 			return err
@@ -134,22 +148,36 @@ func (r *request) decode() error {
 		if err := row.Validate(); err != nil {
 			return &events.InvalidError{EventID: r.ev.ID, Field: "data", Reason: err.Error()}
 		}
-		r.payload, r.serial = &row, row.AgentSerial
-	case events.CameraAssigned:
-		var as events.Assignment
-		if err := r.ev.DecodeData(&as); err != nil {
-			return err
+		r.payload, r.key = &row, row.AgentSerial
+		return nil
+	}
+	p, err := events.DecodePayload(r.ev)
+	if err != nil {
+		return err
+	}
+	r.payload = p
+	plan := ""
+	switch p := p.(type) {
+	case *events.Assignment:
+		r.key, plan = p.AgentSerial, p.PlanID
+	case *events.CameraUnassignment:
+		r.key = p.AgentSerial
+		if p.CameraID != "" {
+			r.key = store.AddedKey(p.CameraID)
 		}
-		if err := as.Validate(); err != nil {
-			var inv *events.InvalidError
-			if errors.As(err, &inv) {
-				inv.EventID = r.ev.ID
-			}
-			return err
-		}
-		r.payload, r.serial = &as, as.AgentSerial
+	case *events.CameraAddition:
+		r.key, plan = store.AddedKey(p.CameraID), p.PlanID
+	case *events.SubscriberProfile:
+		r.sub, plan = p.SubscriberID, p.PlanID
+	case *events.PlanChange:
+		r.sub, plan = p.SubscriberID, p.PlanID
 	default:
-		return &events.InvalidError{EventID: r.ev.ID, Field: "type", Reason: fmt.Sprintf("%q is not an event type this bridge handles", r.ev.Type)}
+		r.sub = p.Subject()
+	}
+	if plan != "" {
+		if _, err := ps.Lookup(plan); err != nil {
+			return &PermanentError{Reason: "event " + r.ev.ID, Err: err}
+		}
 	}
 	return nil
 }
@@ -186,52 +214,133 @@ func (a *Applier) collect(ctx context.Context, first *request) []*request {
 	return group
 }
 
-// work is one camera touched by a group.
+// work is one camera touched by a group, by its own events or through
+// its subscriber's.
 type work struct {
 	rec     store.Camera
 	reqs    []*request
-	changed bool // the merge changed the record
+	via     *subWork // set when a subscriber event of the group touched it
+	changed bool     // the merge changed the record
 	send    bool
 	desired watcherclient.Camera
 	err     error
 }
 
+// process handles one group: merge every event into its record (one read
+// transaction), bring users and folders in line for the subscribers that
+// changed, import every camera whose desired state changed (its own events
+// or its subscriber's) in one call, and commit everything in one write
+// transaction. An event's effect is committed only with the Watcher calls
+// it needed; a failure leaves its records as they were so the redelivered
+// event does it all again.
 func (a *Applier) process(ctx context.Context, group []*request) {
 	defer func() {
 		for _, r := range group {
+			if r.outcome == Stale {
+				a.stale.Add(1)
+			}
 			r.done <- result{outcome: r.outcome, err: r.err}
 		}
 	}()
 	now := a.now()
 	cams := make(map[string]*work)
-	var order []string
+	subs := make(map[string]*subWork)
+	var order, subOrder []string
 	inGroup := make(map[string]bool, len(group))
 
 	err := a.db.View(func(tx *store.Tx) error {
+		loadCam := func(key string) (*work, error) {
+			if w := cams[key]; w != nil {
+				return w, nil
+			}
+			rec, ok, err := tx.Camera(key)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				rec = store.Camera{Serial: key}
+				if cid, added := strings.CutPrefix(key, store.AddedKey("")); added {
+					rec = store.Camera{CameraID: cid}
+				}
+			}
+			w := &work{rec: rec}
+			cams[key] = w
+			order = append(order, key)
+			return w, nil
+		}
+		loadSub := func(id string) (*subWork, error) {
+			if sw := subs[id]; sw != nil {
+				return sw, nil
+			}
+			rec, ok, err := tx.Subscriber(id)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				rec = store.Subscriber{ID: id}
+			}
+			sw := &subWork{orig: rec.Clone(), rec: rec}
+			subs[id] = sw
+			subOrder = append(subOrder, id)
+			return sw, nil
+		}
 		for _, r := range group {
 			if inGroup[r.ev.ID] || tx.Seen(r.ev.ID) {
 				r.outcome = Duplicate
 				continue
 			}
 			inGroup[r.ev.ID] = true
-			w := cams[r.serial]
-			if w == nil {
-				rec, ok, err := tx.Camera(r.serial)
+			if r.sub != "" {
+				sw, err := loadSub(r.sub)
 				if err != nil {
 					return err
 				}
-				if !ok {
-					rec = store.Camera{Serial: r.serial}
+				sw.reqs = append(sw.reqs, r)
+				if mergeSubscriber(&sw.rec, r) {
+					sw.changed = true
+					if p, ok := r.payload.(*events.SubscriberProfile); ok && p.Password != "" && sw.rec.Profile.EventID == r.ev.ID {
+						sw.password = p.Password
+					}
+				} else {
+					r.outcome = Stale
 				}
-				w = &work{rec: rec}
-				cams[r.serial] = w
-				order = append(order, r.serial)
+				continue
+			}
+			w, err := loadCam(r.key)
+			if err != nil {
+				return err
 			}
 			w.reqs = append(w.reqs, r)
 			if merge(&w.rec, r) {
 				w.changed = true
 			} else {
 				r.outcome = Stale
+			}
+		}
+		// Every camera of a changed subscriber is recomputed; every camera
+		// needs its subscriber's record to be computed.
+		for _, id := range subOrder {
+			sw := subs[id]
+			if !sw.changed {
+				continue
+			}
+			owned, err := tx.SubscriberCameras(id)
+			if err != nil {
+				return err
+			}
+			for _, c := range owned {
+				w, err := loadCam(c.Key())
+				if err != nil {
+					return err
+				}
+				w.via = sw
+			}
+		}
+		for _, key := range order {
+			if id := cams[key].rec.SubscriberID(); id != "" {
+				if _, err := loadSub(id); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -241,11 +350,37 @@ func (a *Applier) process(ctx context.Context, group []*request) {
 		return
 	}
 
+	// Users and folder permissions, one subscriber after the other. A
+	// subscriber whose calls fail is rolled back, so its cameras are
+	// computed from what Watcher still holds for it.
+	for _, id := range subOrder {
+		sw := subs[id]
+		if !sw.changed {
+			continue
+		}
+		if err := a.syncSubscriber(ctx, sw); err != nil {
+			var ce *ConfigError
+			if errors.As(err, &ce) {
+				a.configErr.Store(ce)
+			}
+			sw.err = err
+			sw.rec = sw.orig.Clone()
+		}
+	}
+
 	var rows []watcherclient.Camera
 	var sending []*work
-	for _, serial := range order {
-		w := cams[serial]
-		desired, ready := Desired(w.rec, a.cfg.Unassigned)
+	for _, key := range order {
+		w := cams[key]
+		var sub *store.Subscriber
+		if sw := subs[w.rec.SubscriberID()]; sw != nil {
+			sub = &sw.rec
+		}
+		desired, ready, err := DesiredState(w.rec, sub, DesiredConfig{Unassigned: a.cfg.Unassigned, Plans: a.cfg.Plans})
+		if err != nil {
+			w.err = err
+			continue
+		}
 		if !ready {
 			continue
 		}
@@ -258,12 +393,32 @@ func (a *Applier) process(ctx context.Context, group []*request) {
 		}
 	}
 	a.send(ctx, rows, sending)
+	for _, key := range order {
+		w := cams[key]
+		if w.via == nil || w.via.err != nil {
+			continue
+		}
+		if w.err != nil {
+			// The subscriber's event is not done until its cameras are.
+			w.via.err = w.err
+		} else if w.send {
+			w.via.wrote = true
+		}
+	}
+	for _, id := range subOrder {
+		if sw := subs[id]; sw.changed && sw.err == nil {
+			a.recordSuspension(sw, cams)
+		}
+	}
 
 	err = a.db.Update(func(tx *store.Tx) error {
-		for _, serial := range order {
-			w := cams[serial]
+		for _, key := range order {
+			w := cams[key]
 			if w.err != nil {
 				continue // nothing of it is kept; the events come back or go to the dead letters
+			}
+			if len(w.reqs) == 0 && !w.send {
+				continue
 			}
 			var last *request
 			for _, r := range w.reqs {
@@ -277,13 +432,40 @@ func (a *Applier) process(ctx context.Context, group []*request) {
 				}
 			}
 			if w.send {
-				if last == nil {
-					last = w.reqs[len(w.reqs)-1]
+				evID := ""
+				switch {
+				case last != nil:
+					evID = last.ev.ID
+				case len(w.reqs) > 0:
+					evID = w.reqs[len(w.reqs)-1].ev.ID
+				case w.via != nil:
+					evID = lastEventID(w.via)
 				}
 				hash, masked := fingerprint(w.desired)
-				w.rec.Applied = &store.Applied{Hash: hash, Fields: masked, EventID: last.ev.ID, At: now}
+				w.rec.Applied = &store.Applied{Hash: hash, Fields: masked, EventID: evID, At: now}
 			}
 			if err := tx.PutCamera(w.rec); err != nil {
+				return err
+			}
+		}
+		for _, id := range subOrder {
+			sw := subs[id]
+			if sw.err != nil || len(sw.reqs) == 0 {
+				continue
+			}
+			for _, r := range sw.reqs {
+				if r.outcome == "" {
+					r.outcome = Unchanged
+					if sw.wrote {
+						r.outcome = Applied
+					}
+				}
+				sw.rec.Touch(store.EventRef{ID: r.ev.ID, Type: r.ev.Type, Time: r.ev.Time, Outcome: string(r.outcome)})
+				if err := tx.MarkSeen(r.ev.ID, now); err != nil {
+					return err
+				}
+			}
+			if err := tx.PutSubscriber(sw.rec); err != nil {
 				return err
 			}
 		}
@@ -293,13 +475,22 @@ func (a *Applier) process(ctx context.Context, group []*request) {
 		a.failAll(group, fmt.Errorf("commit state: %w", err))
 		return
 	}
-	for _, serial := range order {
-		w := cams[serial]
+	for _, key := range order {
+		w := cams[key]
 		if w.err == nil {
 			continue
 		}
 		for _, r := range w.reqs {
 			r.outcome, r.err = "", w.err
+		}
+	}
+	for _, id := range subOrder {
+		sw := subs[id]
+		if sw.err == nil {
+			continue
+		}
+		for _, r := range sw.reqs {
+			r.outcome, r.err = "", sw.err
 		}
 	}
 }
@@ -391,6 +582,31 @@ func merge(rec *store.Camera, r *request) bool {
 			PlanID:         p.PlanID,
 			SubscriberID:   p.SubscriberID,
 			Title:          p.Title,
+			EventID:        r.ev.ID,
+			Time:           r.ev.Time,
+		}
+	case *events.CameraUnassignment:
+		if cur := rec.Unassigned; cur != nil && !newer(r.ev, cur.Time, cur.EventID) {
+			return false
+		}
+		reason := p.Reason
+		if reason == "" {
+			reason = "unassigned by billing"
+		}
+		rec.Unassigned = &store.Unassignment{Reason: reason, EventID: r.ev.ID, Time: r.ev.Time}
+	case *events.CameraAddition:
+		if cur := rec.Added; cur != nil && !newer(r.ev, cur.Time, cur.EventID) {
+			return false
+		}
+		rec.Added = &store.Added{
+			Title:          p.Title,
+			StreamURL:      p.StreamURL,
+			SubstreamURL:   p.SubstreamURL,
+			OnvifURL:       p.OnvifURL,
+			OrganizationID: int64(p.OrganizationID),
+			PresetID:       int64(p.PresetID),
+			PlanID:         p.PlanID,
+			SubscriberID:   p.SubscriberID,
 			EventID:        r.ev.ID,
 			Time:           r.ev.Time,
 		}

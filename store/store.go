@@ -21,7 +21,7 @@ import (
 
 // FormatVersion is the layout this build reads and writes. Open migrates
 // older files forward and refuses newer ones.
-const FormatVersion = 1
+const FormatVersion = 2
 
 var (
 	bucketMeta    = []byte("meta")
@@ -31,7 +31,9 @@ var (
 )
 
 // migrations[v] turns a file of version v into version v+1.
-var migrations = map[int]func(*bolt.Tx) error{}
+var migrations = map[int]func(*bolt.Tx) error{
+	1: addSubscriberIndex,
+}
 
 // Options tune Open.
 type Options struct {
@@ -117,7 +119,7 @@ func (db *DB) init() error {
 				}
 			}
 		}
-		for _, name := range [][]byte{bucketCameras, bucketEvents} {
+		for _, name := range [][]byte{bucketCameras, bucketEvents, bucketSubscribers, bucketSubscriberCameras} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -233,16 +235,25 @@ func (t *Tx) Camera(serial string) (c Camera, ok bool, err error) {
 	return c, true, nil
 }
 
-// PutCamera stores c under its serial.
+// PutCamera stores c under its key (the serial, or AddedKey) and keeps the
+// index of cameras by subscriber.
 func (t *Tx) PutCamera(c Camera) error {
-	if c.Serial == "" {
+	key := c.Key()
+	if key == "" {
 		return errors.New("put camera: empty serial")
 	}
 	raw, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("encode camera %q: %w", c.Serial, err)
+		return fmt.Errorf("encode camera %q: %w", key, err)
 	}
-	return t.tx.Bucket(bucketCameras).Put([]byte(c.Serial), raw)
+	prev, _, err := t.Camera(key)
+	if err != nil {
+		return err
+	}
+	if err := reindexCamera(t.tx, key, prev.SubscriberID(), c.SubscriberID()); err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketCameras).Put([]byte(key), raw)
 }
 
 // EachCamera calls fn for every camera in serial order.

@@ -52,6 +52,7 @@ type serveConfig struct {
 	watcherAPIKey      string // secret: never printed
 	WatcherAPIKeyFile  string
 	Inventory          string
+	Plans              string
 	Unassigned         handlers.Unassigned
 	MaxBodyBytes       int64
 	LogFormat          string
@@ -104,6 +105,7 @@ func serveFlags(fs *flag.FlagSet) (*serveConfig, *string, *string) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate (PEM) to serve ingest over HTTPS; re-read on SIGHUP")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "private key (PEM) of --tls-cert")
 	fs.StringVar(&c.Inventory, "inventory", "", "billing stock list (CSV) published as camera.assigned events at start-up")
+	fs.StringVar(&c.Plans, "plans", "", "plans file (YAML or JSON) mapping billing plan ids to Watcher presets and rules")
 	fs.StringVar(&unassigned, "unassigned", "hold", "what to do with an activated camera billing has not assigned: hold or default")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 32<<20, "largest activation push accepted (413 above it)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or console")

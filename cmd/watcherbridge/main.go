@@ -37,6 +37,8 @@ Usage:
   watcherbridge store backup FILE [--admin-url URL]
                                   copy the running bridge's state file
   watcherbridge store verify FILE check a copy of the state file
+  watcherbridge presets sync --plans FILE [--dry-run]
+                                  make Watcher's presets match the plans file
   watcherbridge version
 
 Run "watcherbridge COMMAND -h" for the flags of a command.
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runPublish(ctx, rest, getenv, stdout, stderr)
 	case "store":
 		return runStore(ctx, rest, getenv, stdout, stderr)
+	case "presets":
+		return runPresets(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, getenv, stdout, stderr)
 	case "version":

@@ -129,7 +129,7 @@ func buildEnvelope(typ string, raw []byte, id, subject, at, source string) (even
 		}
 	}
 	if env.Subject == "" {
-		for _, k := range []string{"agent_serial", "subscriber_id"} {
+		for _, k := range []string{"agent_serial", "camera_id", "subscriber_id"} {
 			var s string
 			if json.Unmarshal(probe[k], &s) == nil && s != "" {
 				env.Subject = s
@@ -138,13 +138,13 @@ func buildEnvelope(typ string, raw []byte, id, subject, at, source string) (even
 		}
 	}
 	switch typ {
-	case events.CameraAssigned:
-		var a events.Assignment
-		if err := env.DecodeData(&a); err != nil {
+	default:
+		p, err := events.DecodePayload(env)
+		if err != nil {
 			return env, err
 		}
-		if err := a.Validate(); err != nil {
-			return env, err
+		if env.Subject == "" {
+			env.Subject = p.Subject()
 		}
 	case events.CameraActivated:
 		var r activation.Row

@@ -71,6 +71,11 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		Str("unassigned", string(cfg.Unassigned)).Str("inventory", cfg.Inventory).
 		Str("version", version).Msg("starting watcherbridge")
 
+	planSet, err := loadPlans(ctx, cfg.Plans, watcher, log)
+	if err != nil {
+		return err
+	}
+
 	db, err := store.Open(filepath.Join(cfg.DataDir, "watcherbridge.db"), store.Options{LockTimeout: 5 * time.Second})
 	if err != nil {
 		return err
@@ -126,6 +131,8 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		},
 	})
 	applier := handlers.NewApplier(db, breaker, handlers.ApplierConfig{
+		Plans:      planSet,
+		Directory:  watcher,
 		Unassigned: cfg.Unassigned,
 		MaxBatch:   cfg.BatchSize,
 		MaxDelay:   cfg.BatchDelay,
@@ -174,6 +181,8 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	}
 	mux.Handle("/activations", edge.Wrap(handlers.NewIngest(pub, handlers.IngestConfig{MaxBodyBytes: cfg.MaxBodyBytes, Ready: natsReady, Metrics: metrics},
 		log.With().Str("component", "ingest").Logger())))
+	mux.Handle("/events", edge.Wrap(handlers.NewEvents(pub, handlers.EventsConfig{MaxBodyBytes: cfg.MaxBodyBytes, Ready: natsReady, Plans: planSet},
+		log.With().Str("component", "events").Logger())))
 	mux.HandleFunc("/healthz", handlers.Healthz)
 	mux.Handle("/metrics", metrics.Handler())
 	mux.Handle("/readyz", handlers.Readyz(

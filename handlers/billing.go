@@ -1,0 +1,323 @@
+package handlers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/watcherbridge/watcherbridge/events"
+	"github.com/watcherbridge/watcherbridge/handlers/plans"
+	"github.com/watcherbridge/watcherbridge/store"
+	"github.com/watcherbridge/watcherbridge/watcherclient"
+)
+
+// Subscriber-level events (subscriber.*, plan.changed, payment.*) run in
+// the same applier goroutine as camera events, inside the same groups.
+// One goroutine owning every record keeps the two kinds from racing: a
+// plan change and a camera assignment touching the same camera are merged
+// into one desired state and one import, and no two Watcher calls about
+// one object are ever in flight at once. Subscriber events are rare next
+// to camera events, so handling their user and folder calls one after the
+// other costs little; their camera changes join the group's import.
+
+// Directory is the part of Watcher holding users and folder permissions.
+type Directory interface {
+	FindUserByLogin(ctx context.Context, login string) (watcherclient.User, bool, error)
+	CreateUser(ctx context.Context, u watcherclient.User) (watcherclient.User, error)
+	UpdateUser(ctx context.Context, id int64, fields any) (watcherclient.User, error)
+	GrantFolder(ctx context.Context, org, folder int64, p watcherclient.FolderPermission) (watcherclient.FolderPermission, error)
+	RevokeFolder(ctx context.Context, org, folder, user int64) error
+}
+
+// subWork is one subscriber touched by a group.
+type subWork struct {
+	orig    store.Subscriber // as loaded, to roll back on failure
+	rec     store.Subscriber
+	reqs    []*request
+	changed bool
+	// password is the plain password of the newest profile event of the
+	// group; it is sent to Watcher and never stored.
+	password string
+	// wrote is set when a Watcher call was made for the subscriber,
+	// directly or through one of its cameras.
+	wrote bool
+	err   error
+}
+
+// isSubscriberEvent tells the events keyed by subscriber.
+func isSubscriberEvent(typ string) bool {
+	switch typ {
+	case events.SubscriberCreated, events.SubscriberUpdated, events.SubscriberDeleted,
+		events.SubscriberFolderGranted, events.SubscriberFolderRevoked,
+		events.PlanChanged, events.PaymentOverdue, events.PaymentReceived:
+		return true
+	}
+	return false
+}
+
+// mergeSubscriber folds r into rec, one field at a time; false means r is
+// older than what rec holds for every field it carries.
+func mergeSubscriber(rec *store.Subscriber, r *request) bool {
+	ev := r.ev
+	switch p := r.payload.(type) {
+	case *events.SubscriberProfile:
+		applied := false
+		if cur := rec.Profile; cur == nil || newer(ev, cur.Time, cur.EventID) {
+			prof := &store.Profile{Login: p.Login, Name: p.Name, OrganizationID: int64(p.OrganizationID), EventID: ev.ID, Time: ev.Time}
+			if p.Password != "" {
+				prof.PasswordHash = passwordHash(rec.ID, p.Password)
+			} else if cur != nil {
+				prof.PasswordHash = cur.PasswordHash
+			}
+			rec.Profile = prof
+			applied = true
+		}
+		if p.PlanID != "" && rec.AddPlan(store.PlanRef{PlanID: p.PlanID, EventID: ev.ID, Time: ev.Time}) {
+			applied = true
+		}
+		return applied
+	case *events.SubscriberDeletion:
+		if cur := rec.Deleted; cur != nil && !newer(ev, cur.Time, cur.EventID) {
+			return false
+		}
+		rec.Deleted = &store.Mark{EventID: ev.ID, Time: ev.Time}
+	case *events.FolderAccess:
+		key := store.FolderKey{OrganizationID: int64(p.OrganizationID), FolderID: int64(p.FolderID)}
+		g := rec.Folder(key)
+		if g == nil {
+			rec.Folders = append(rec.Folders, store.FolderGrant{FolderKey: key})
+			g = &rec.Folders[len(rec.Folders)-1]
+		} else if !newer(ev, g.Time, g.EventID) {
+			return false
+		}
+		g.Granted = ev.Type == events.SubscriberFolderGranted
+		g.CanViewDVR, g.CanUsePTZ = g.Granted && p.CanViewDVR, g.Granted && p.CanUsePTZ
+		g.EventID, g.Time = ev.ID, ev.Time
+	case *events.PlanChange:
+		return rec.AddPlan(store.PlanRef{PlanID: p.PlanID, EventID: ev.ID, Time: ev.Time})
+	case *events.Payment:
+		if cur := rec.Payment; cur != nil && !newer(ev, cur.Time, cur.EventID) {
+			return false
+		}
+		rec.Payment = &store.PaymentState{Overdue: ev.Type == events.PaymentOverdue, InvoiceID: p.InvoiceID, EventID: ev.ID, Time: ev.Time}
+	}
+	return true
+}
+
+// passwordHash lets the record notice a new password without keeping it.
+func passwordHash(subscriber, password string) string {
+	sum := sha256.Sum256([]byte("watcherbridge-password\x00" + subscriber + "\x00" + password))
+	return hex.EncodeToString(sum[:16])
+}
+
+// subscriberDeleted tells whether billing's last word is subscriber.deleted.
+func subscriberDeleted(s *store.Subscriber) bool {
+	d := s.Deleted
+	if d == nil {
+		return false
+	}
+	return s.Profile == nil || later(d.Time, d.EventID, s.Profile.Time, s.Profile.EventID)
+}
+
+// suspensionPolicy is the policy of the subscriber's current suspension:
+// the policy of the plan in force when the payment became overdue (so a
+// plan change during the suspension does not change what is undone), or
+// the plans file's default when no plan was known then.
+func suspensionPolicy(s *store.Subscriber, ps *plans.Set) (plans.Policy, bool) {
+	if s.Payment == nil || !s.Payment.Overdue {
+		return "", false
+	}
+	if ref := s.PlanAt(s.Payment.Time); ref != nil {
+		if p, ok := ps.Get(ref.PlanID); ok {
+			return p.Suspension, true
+		}
+	}
+	if ps != nil {
+		return ps.DefaultSuspension, true
+	}
+	return plans.DisableUser, true
+}
+
+// desiredUser is the Watcher user the subscriber should have, with the
+// fields the bridge owns, and its fingerprint; ok is false before billing
+// described the user.
+func desiredUser(s *store.Subscriber, ps *plans.Set) (u watcherclient.User, hash string, ok bool) {
+	p := s.Profile
+	if p == nil {
+		return u, "", false
+	}
+	pol, suspended := suspensionPolicy(s, ps)
+	enabled := !subscriberDeleted(s) && !(suspended && pol.DisablesUser())
+	readonly := suspended && pol.ReadonlyUser()
+	org := p.OrganizationID
+	u = watcherclient.User{Login: p.Login, Name: p.Name, OrganizationID: &org, Enabled: &enabled, Readonly: &readonly}
+	b, _ := json.Marshal(struct {
+		U watcherclient.User
+		P string
+	}{u, p.PasswordHash})
+	sum := sha256.Sum256(b)
+	return u, hex.EncodeToString(sum[:16]), true
+}
+
+// folderWanted tells whether a folder permission should exist now.
+func folderWanted(s *store.Subscriber, g store.FolderGrant, ps *plans.Set) bool {
+	if !g.Granted {
+		return false
+	}
+	pol, suspended := suspensionPolicy(s, ps)
+	return !(suspended && pol.RevokesFolders())
+}
+
+func folderHash(g store.FolderGrant, want bool, user int64) string {
+	if !want {
+		return fmt.Sprintf("revoked:%d", user)
+	}
+	return fmt.Sprintf("granted:%d:%t:%t", user, g.CanViewDVR, g.CanUsePTZ)
+}
+
+// syncSubscriber brings the subscriber's user and folder permissions in
+// Watcher in line with the record, calling Watcher only for what differs
+// from what it was last told.
+func (a *Applier) syncSubscriber(ctx context.Context, sw *subWork) error {
+	rec := &sw.rec
+	dir := a.cfg.Directory
+	if dir == nil {
+		return &PermanentError{Reason: "the bridge has no Watcher directory client for subscriber events"}
+	}
+	if u, hash, ok := desiredUser(rec, a.cfg.Plans); ok && (rec.UserID == 0 || rec.AppliedUser == nil || rec.AppliedUser.Hash != hash) {
+		if sw.password != "" {
+			u.Password = sw.password
+		}
+		id, err := a.putUser(ctx, rec.UserID, u)
+		if err != nil {
+			return err
+		}
+		rec.UserID = id
+		rec.AppliedUser = &store.Applied{Hash: hash, EventID: lastEventID(sw), At: a.now()}
+		sw.wrote = true
+	}
+	if rec.UserID == 0 {
+		return nil // folders wait for the user
+	}
+	for i := range rec.Folders {
+		g := &rec.Folders[i]
+		want := folderWanted(rec, *g, a.cfg.Plans)
+		h := folderHash(*g, want, rec.UserID)
+		if g.Applied == h {
+			continue
+		}
+		var err error
+		if want {
+			_, err = dir.GrantFolder(ctx, g.OrganizationID, g.FolderID, watcherclient.FolderPermission{UserID: rec.UserID, CanViewDVR: g.CanViewDVR, CanUsePTZ: g.CanUsePTZ})
+		} else if g.Applied != "" { // never granted by us: nothing to revoke
+			err = dir.RevokeFolder(ctx, g.OrganizationID, g.FolderID, rec.UserID)
+			if watcherclient.IsNotFound(err) {
+				err = nil // already without access
+			}
+		}
+		if err != nil {
+			return classifyDirectory(fmt.Sprintf("folder %d of organization %d for subscriber %s", g.FolderID, g.OrganizationID, rec.ID), err)
+		}
+		if want || g.Applied != "" {
+			sw.wrote = true
+		}
+		g.Applied = h
+	}
+	return nil
+}
+
+// putUser sends the whole desired user: a PUT when its id is known, else
+// it finds the user by exact login (search is a substring match) or
+// creates it.
+func (a *Applier) putUser(ctx context.Context, id int64, u watcherclient.User) (int64, error) {
+	dir := a.cfg.Directory
+	op := "user " + u.Login
+	if id != 0 {
+		_, err := dir.UpdateUser(ctx, id, u)
+		if err == nil {
+			return id, nil
+		}
+		if !watcherclient.IsNotFound(err) {
+			return 0, classifyDirectory(op, err)
+		}
+		// Deleted in Watcher by hand: find or create it again.
+	}
+	found, ok, err := dir.FindUserByLogin(ctx, u.Login)
+	if err != nil {
+		return 0, classifyDirectory(op, err)
+	}
+	if ok {
+		if _, err := dir.UpdateUser(ctx, found.ID, u); err != nil {
+			return 0, classifyDirectory(op, err)
+		}
+		return found.ID, nil
+	}
+	created, err := dir.CreateUser(ctx, u)
+	if err != nil {
+		return 0, classifyDirectory(op, err)
+	}
+	return created.ID, nil
+}
+
+// classifyDirectory is classifyWatcher for user and folder calls, where a
+// 404 names a missing object of the event (a folder billing got wrong),
+// not the bridge's URL.
+func classifyDirectory(op string, err error) error {
+	var api *watcherclient.APIError
+	if errors.As(err, &api) && api.Status == 404 {
+		return &PermanentError{Reason: "watcher has no " + op, WatcherStatus: 404, WatcherBody: api.Body, Err: err}
+	}
+	return classifyWatcher(op, err)
+}
+
+func lastEventID(sw *subWork) string {
+	if len(sw.reqs) == 0 {
+		return ""
+	}
+	return sw.reqs[len(sw.reqs)-1].ev.ID
+}
+
+// recordSuspension keeps exactly what the current suspension changed,
+// once it has been applied, and moves a lifted one to LastSuspension.
+func (a *Applier) recordSuspension(sw *subWork, cams map[string]*work) {
+	rec := &sw.rec
+	pol, suspended := suspensionPolicy(rec, a.cfg.Plans)
+	if !suspended {
+		if s := rec.Suspension; s != nil {
+			s.LiftedBy, s.LiftedAt = rec.Payment.EventID, rec.Payment.Time
+			rec.LastSuspension, rec.Suspension = s, nil
+		}
+		return
+	}
+	if s := rec.Suspension; s != nil && s.EventID == rec.Payment.EventID && s.Policy == string(pol) && s.Changed != nil {
+		return
+	}
+	s := &store.Suspension{Policy: string(pol), EventID: rec.Payment.EventID, Since: rec.Payment.Time, Changed: &store.SuspensionChanges{}}
+	if ref := rec.PlanAt(rec.Payment.Time); ref != nil {
+		s.PlanID = ref.PlanID
+	}
+	if rec.UserID != 0 && !subscriberDeleted(rec) {
+		s.Changed.UserDisabled = pol.DisablesUser()
+		s.Changed.UserReadonly = pol.ReadonlyUser()
+	}
+	if pol.DisablesCameras() {
+		for _, w := range cams {
+			if w.rec.SubscriberID() == rec.ID && w.desired.Name != "" && !cameraUnassigned(w.rec) && !subscriberDeleted(rec) {
+				s.Changed.Cameras = append(s.Changed.Cameras, w.desired.Name)
+			}
+		}
+		slices.Sort(s.Changed.Cameras)
+	}
+	if pol.RevokesFolders() && rec.UserID != 0 {
+		for _, g := range rec.Folders {
+			if g.Granted {
+				s.Changed.Folders = append(s.Changed.Folders, g.FolderKey)
+			}
+		}
+	}
+	rec.Suspension = s
+}

@@ -1,0 +1,132 @@
+package store
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func cameraKeys(t *testing.T, db *DB, sub string) []string {
+	t.Helper()
+	var keys []string
+	if err := db.View(func(tx *Tx) error {
+		cams, err := tx.SubscriberCameras(sub)
+		for _, c := range cams {
+			keys = append(keys, c.Key())
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func TestSubscriberIndexFollowsOwner(t *testing.T) {
+	db, path := openTemp(t)
+	put := func(c Camera) {
+		t.Helper()
+		if err := db.Update(func(tx *Tx) error { return tx.PutCamera(c) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(Camera{Serial: "SN-1", Billing: &Billing{SubscriberID: "S1"}})
+	put(Camera{CameraID: "C-1", Added: &Added{SubscriberID: "S1"}})
+	put(Camera{Serial: "SN-2", Billing: &Billing{SubscriberID: "S10"}})
+	if got := cameraKeys(t, db, "S1"); !slices.Equal(got, []string{AddedKey("C-1"), "SN-1"}) {
+		t.Errorf("S1 cameras %q", got)
+	}
+	put(Camera{Serial: "SN-1", Billing: &Billing{SubscriberID: "S2"}}) // handed over
+	if got := cameraKeys(t, db, "S1"); !slices.Equal(got, []string{AddedKey("C-1")}) {
+		t.Errorf("S1 cameras after hand-over %q", got)
+	}
+	if got := cameraKeys(t, db, "S2"); !slices.Equal(got, []string{"SN-1"}) {
+		t.Errorf("S2 cameras %q", got)
+	}
+	want := Subscriber{ID: "S1", UserID: 7, Profile: &Profile{Login: "l", OrganizationID: 2, EventID: "e", Time: time.Unix(5, 0).UTC()}}
+	if err := db.Update(func(tx *Tx) error { return tx.PutSubscriber(want) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	var got Subscriber
+	if err := db2.View(func(tx *Tx) error {
+		var err error
+		got, _, err = tx.Subscriber("S1")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got.UserID != 7 || got.Profile.Login != "l" || !got.Profile.Time.Equal(want.Profile.Time) {
+		t.Errorf("after reopen %+v", got)
+	}
+}
+
+func TestMigrationFromVersion1IndexesCameras(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucket(bucketMeta)
+		cams, _ := tx.CreateBucket(bucketCameras)
+		_, _ = tx.CreateBucket(bucketEvents)
+		raw, _ := json.Marshal(Camera{Serial: "OLD-1", Billing: &Billing{SubscriberID: "S9"}})
+		if err := cams.Put([]byte("OLD-1"), raw); err != nil {
+			return err
+		}
+		return meta.Put(keyVersion, []byte("1"))
+	})
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := cameraKeys(t, db, "S9"); !slices.Equal(got, []string{"OLD-1"}) {
+		t.Errorf("migrated index for S9: %q", got)
+	}
+	_ = db.View(func(tx *Tx) error {
+		if v := string(tx.tx.Bucket(bucketMeta).Get(keyVersion)); v != strconv.Itoa(FormatVersion) {
+			t.Errorf("format version %s after migration", v)
+		}
+		return nil
+	})
+}
+
+func TestPlanHistory(t *testing.T) {
+	t.Parallel()
+	var s Subscriber
+	at := func(m int) time.Time { return time.Unix(int64(m*60), 0).UTC() }
+	if !s.AddPlan(PlanRef{PlanID: "b", EventID: "2", Time: at(2)}) {
+		t.Error("first plan is current")
+	}
+	if s.AddPlan(PlanRef{PlanID: "a", EventID: "1", Time: at(1)}) {
+		t.Error("an older plan became current")
+	}
+	if s.AddPlan(PlanRef{PlanID: "a", EventID: "1", Time: at(1)}) {
+		t.Error("a duplicate changed the history")
+	}
+	if cur := s.CurrentPlan(); cur.PlanID != "b" || len(s.Plans) != 2 {
+		t.Errorf("current %+v, history %+v", cur, s.Plans)
+	}
+	if p := s.PlanAt(at(1)); p == nil || p.PlanID != "a" {
+		t.Errorf("plan at minute 1: %+v", p)
+	}
+	if p := s.PlanAt(at(0)); p != nil {
+		t.Errorf("plan before any: %+v", p)
+	}
+}
