@@ -4,8 +4,11 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rs/zerolog"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -49,6 +52,9 @@ type ApplierConfig struct {
 	// Directory handles users and folder permissions for subscriber
 	// events; nil refuses them.
 	Directory Directory
+	// Log receives one line per camera changed in Watcher, naming the
+	// fields that changed; nil logs nothing.
+	Log *zerolog.Logger
 }
 
 func (c *ApplierConfig) setDefaults() {
@@ -411,7 +417,9 @@ func (a *Applier) process(ctx context.Context, group []*request) {
 		}
 	}
 
+	var changes []appliedChange
 	err = a.db.Update(func(tx *store.Tx) error {
+		changes = changes[:0] // bbolt may run the function again
 		for _, key := range order {
 			w := cams[key]
 			if w.err != nil {
@@ -442,6 +450,8 @@ func (a *Applier) process(ctx context.Context, group []*request) {
 					evID = lastEventID(w.via)
 				}
 				hash, masked := fingerprint(w.desired)
+				changes = append(changes, appliedChange{serial: w.rec.Serial, name: w.desired.Name, eventID: evID,
+					fields: changedFields(w.rec.Applied, hash, masked)})
 				w.rec.Applied = &store.Applied{Hash: hash, Fields: masked, EventID: evID, At: now}
 			}
 			if err := tx.PutCamera(w.rec); err != nil {
@@ -475,6 +485,7 @@ func (a *Applier) process(ctx context.Context, group []*request) {
 		a.failAll(group, fmt.Errorf("commit state: %w", err))
 		return
 	}
+	a.logChanges(changes)
 	for _, key := range order {
 		w := cams[key]
 		if w.err == nil {
@@ -621,4 +632,48 @@ func newer(ev events.Envelope, t time.Time, id string) bool {
 		return ev.Time.After(t)
 	}
 	return ev.ID > id
+}
+
+// appliedChange is one camera Watcher now holds differently.
+type appliedChange struct {
+	serial, name, eventID string
+	fields                []string
+}
+
+func (a *Applier) logChanges(changes []appliedChange) {
+	if a.cfg.Log == nil {
+		return
+	}
+	for _, c := range changes {
+		a.cfg.Log.Info().Str("subject", c.serial).Str("camera", c.name).Str("event_id", c.eventID).
+			Strs("changed", c.fields).Msg("camera applied to Watcher")
+	}
+}
+
+// changedFields names the fields of the desired state that differ from what
+// was last applied (all of them for a new camera). Secrets are compared by
+// the hash only and named, never shown.
+func changedFields(prev *store.Applied, hash string, masked json.RawMessage) []string {
+	var now map[string]any
+	_ = json.Unmarshal(masked, &now)
+	var before map[string]any
+	if prev != nil {
+		_ = json.Unmarshal(prev.Fields, &before)
+	}
+	var out []string
+	for k, v := range now {
+		if fmt.Sprint(before[k]) != fmt.Sprint(v) {
+			out = append(out, k)
+		}
+	}
+	for k := range before {
+		if _, ok := now[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 && prev != nil && prev.Hash != hash {
+		out = append(out, "agent_key")
+	}
+	sort.Strings(out)
+	return out
 }

@@ -1,8 +1,12 @@
 package handlers
 
 import (
+	"encoding/json"
+	"slices"
+
 	"context"
 	"errors"
+	"github.com/rs/zerolog"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -301,4 +305,47 @@ func TestReactivationClearsOldStreamDetails(t *testing.T) {
 	if cam.AgentID != "a2" || cam.StreamURL != "rtsp://127.0.0.1/b" || cam.SubstreamURL != "" || cam.OnvifURL != "" {
 		t.Fatalf("after re-activation: %+v: the previous owner's stream details must be gone", cam)
 	}
+}
+
+func TestAppliedChangeIsLoggedWithFields(t *testing.T) {
+	var buf syncBuf
+	log := zerolog.New(&buf)
+	r := newRig(t, ApplierConfig{Unassigned: Default, Log: &log})
+	r.apply(t, activated(t, "SN-LOG", "a1", t0))
+	r.apply(t, activated(t, "SN-LOG", "a2", t0.Add(time.Minute)))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines, want one per applied change:\n%s", len(lines), buf.String())
+	}
+	var second struct {
+		Subject string   `json:"subject"`
+		Changed []string `json:"changed"`
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &second); err != nil {
+		t.Fatal(err)
+	}
+	// The new activation changes agent_id, agent_key (hash only) and the stream url.
+	if second.Subject != "SN-LOG" || !slices.Contains(second.Changed, "agent_id") || slices.Contains(second.Changed, "title") {
+		t.Errorf("second change logged %+v, want agent_id among the changed fields and not title", second)
+	}
+	if strings.Contains(buf.String(), "secret-SN-LOG") {
+		t.Error("agent_key value logged")
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -130,7 +130,9 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 			log.Warn().Str("from", from).Str("to", to).Msg("watcher circuit breaker changed state")
 		},
 	})
+	applyLog := log.With().Str("component", "applier").Logger()
 	applier := handlers.NewApplier(db, breaker, handlers.ApplierConfig{
+		Log:        &applyLog,
 		Plans:      planSet,
 		Directory:  watcher,
 		Unassigned: cfg.Unassigned,
