@@ -245,5 +245,5 @@ func mustEncode(env events.Envelope) []byte {
 
 func (h *Events) unavailable(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(h.cfg.RetryAfter.Seconds())))
-	writeError(w, http.StatusServiceUnavailable, "event stream unavailable, nothing was recorded: send the same events again later")
+	writeError(w, http.StatusServiceUnavailable, "event stream unavailable, the events may not be recorded: send the same events again later (those already recorded count as duplicates)")
 }

@@ -190,7 +190,7 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Ingest) unavailable(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(h.cfg.RetryAfter.Seconds())))
-	writeError(w, http.StatusServiceUnavailable, "event stream unavailable, nothing was recorded: send the same push again later")
+	writeError(w, http.StatusServiceUnavailable, "event stream unavailable, the push may not be recorded: send the same push again later (rows already recorded count as duplicates)")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

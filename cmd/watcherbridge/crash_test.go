@@ -71,7 +71,10 @@ func startProc(t *testing.T, logs *syncBuffer, args ...string) *proc {
 			logs.Write(append(line, '\n'))
 			var l struct{ Message, Listen string }
 			if json.Unmarshal(line, &l) == nil && l.Message == "ingest listening" {
-				listening <- l.Listen
+				select { // never block the log reader
+				case listening <- l.Listen:
+				default:
+				}
 			}
 		}
 		p.err = cmd.Wait()

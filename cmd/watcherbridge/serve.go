@@ -306,6 +306,10 @@ func connectNATS(url, name string, log zerolog.Logger, extra ...nats.Option) (*n
 		nats.ReconnectWait(time.Second),
 		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
 		nats.RetryOnFailedConnect(true),
+		// Notice a dead connection in seconds, not the default two
+		// minutes, so ingest answers 503 and /readyz fails promptly.
+		nats.PingInterval(5 * time.Second),
+		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.Warn().Err(err).Str("connection", name).Msg("disconnected from NATS")
 		}),
