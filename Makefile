@@ -8,7 +8,7 @@ export CGO_ENABLED ?= 0
 # nothing can be pulled here: the container tests remove what they start.
 export TESTCONTAINERS_RYUK_DISABLED = true
 
-.PHONY: all build demo test test-short test-container test-container-if-engine fuzz vet fmt clean images up down soak
+.PHONY: all build demo test test-short test-container test-container-if-engine fuzz vet fmt clean images up down soak bench
 
 all: build
 
@@ -97,3 +97,8 @@ SOAK_CAMERAS ?= 20000
 SOAK_KILLS ?= 30
 soak:
 	SOAK_CAMERAS=$(SOAK_CAMERAS) SOAK_KILLS=$(SOAK_KILLS) $(GO) test -count=1 -timeout 30m -run 'TestKillNineConverges' -v ./cmd/watcherbridge/
+
+## bench: ceiling, ingest, end to end, replay and naive baseline in one run (issue 7); prints a table, writes bench/results.json.
+## BENCHFLAGS passes options, e.g. BENCHFLAGS='--cpuprofile e2e.pprof' to profile the bridge's end-to-end run
+bench: build
+	$(GO) run ./bench --bin bin/watcherbridge --out bench/results.json $(BENCHFLAGS)
