@@ -1,7 +1,11 @@
 package events
 
 import (
+	"errors"
+	"strings"
+
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 )
 
@@ -18,6 +22,13 @@ func NewWatermillLogger(log zerolog.Logger) WatermillLogger {
 }
 
 func (l WatermillLogger) Error(msg string, err error, fields watermill.LogFields) {
+	// The bridge drains its subscribers' connections before closing the
+	// router (see serve), so closing them then reports a closed
+	// connection: expected, not an error worth an alert.
+	if errors.Is(err, nats.ErrConnectionClosed) || (err != nil && strings.Contains(err.Error(), nats.ErrConnectionClosed.Error())) {
+		l.log.Debug().Err(err).Fields(map[string]any(fields)).Msg(msg)
+		return
+	}
 	l.log.Error().Err(err).Fields(map[string]any(fields)).Msg(msg)
 }
 

@@ -106,6 +106,6 @@ func IsUnavailable(err error) bool {
 func JetStreamOptions() []jetstream.JetStreamOpt {
 	return []jetstream.JetStreamOpt{
 		jetstream.WithPublishAsyncMaxPending(4096),
-		jetstream.WithPublishAsyncTimeout(30 * time.Second),
+		jetstream.WithPublishAsyncTimeout(2 * time.Minute),
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -70,5 +72,17 @@ func TestHelpDoesNotShowKeyFromEnvironment(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "WATCHERBRIDGE_WATCHER_API_KEY_FILE") {
 		t.Errorf("serve -h does not list the environment variables:\n%s", errOut.String())
+	}
+}
+
+func TestDamagedKeyFileIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(path, []byte("WKEY-rotated\x00Echo\r\nX-Injected: 1"), 0o600)
+	if _, err := readSecretFile(path); err == nil || !strings.Contains(err.Error(), "cannot be part of a key") {
+		t.Fatalf("damaged key file: %v, want a refusal naming the problem", err)
+	}
+	os.WriteFile(path, []byte("good-key-123\n"), 0o600)
+	if k, err := readSecretFile(path); err != nil || k != "good-key-123" {
+		t.Fatalf("good key file: %q, %v", k, err)
 	}
 }
