@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -133,12 +134,29 @@ func Decode(body []byte, header Header) (Envelope, error) {
 	var env Envelope
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&env); err != nil {
-		return Envelope{}, &InvalidError{Reason: fmt.Sprintf("body is not a CloudEvents JSON envelope: %v", err)}
+		return Envelope{}, envelopeError(body, err)
 	}
 	if dec.More() {
 		return Envelope{}, &InvalidError{EventID: env.ID, Reason: "trailing data after the envelope"}
 	}
 	return env, env.Validate()
+}
+
+// envelopeError describes a body that does not decode as an envelope,
+// naming the event's id when the body gives one and the field at fault
+// when it is the time.
+func envelopeError(body []byte, err error) error {
+	var probe struct {
+		ID   any             `json:"id"`
+		Time json.RawMessage `json:"time"`
+	}
+	_ = json.Unmarshal(body, &probe)
+	id, _ := probe.ID.(string)
+	var pe *time.ParseError
+	if errors.As(err, &pe) {
+		return &InvalidError{EventID: id, Field: "time", Reason: fmt.Sprintf("%s is not an RFC 3339 time, e.g. 2026-12-03T10:03:00Z", probe.Time)}
+	}
+	return &InvalidError{EventID: id, Reason: fmt.Sprintf("body is not a CloudEvents JSON envelope: %v", err)}
 }
 
 func decodeBinary(body []byte, header Header) (Envelope, error) {

@@ -41,6 +41,7 @@ func TestDecodeRejectsWithReason(t *testing.T) {
 		{give: `{"specversion":"1.0","id":"x","source":"s","type":"t","data":{}}`, want: "time: missing"},
 		{give: `{"specversion":"1.0","id":"x","source":"s","type":"t","time":"2026-01-01T00:00:00Z"}`, want: "data: missing"},
 		{give: `{"specversion":"1.0","id":"x","source":"s","type":"t","time":"2026-01-01T00:00:00Z","data":{}} {}`, want: "trailing data"},
+		{give: `{"specversion":"1.0","id":"evt-7","source":"s","type":"t","time":"yesterday","data":{}}`, want: `invalid event evt-7: time: "yesterday" is not an RFC 3339 time`},
 	}
 	for _, tt := range tests {
 		_, err := Decode([]byte(tt.give), nil)

@@ -58,6 +58,17 @@ func envelopeSchema(typ string, payload any) *jsonschema.Schema {
 	}
 	data := r.Reflect(payload)
 	data.Version, data.ID = "", ""
+	if alt, ok := requiredAlternatives[typ]; ok {
+		var choices []*jsonschema.Schema
+		for _, f := range alt.fields {
+			choices = append(choices, &jsonschema.Schema{Required: []string{f}})
+		}
+		if alt.exclusive {
+			data.OneOf = choices
+		} else {
+			data.AnyOf = choices
+		}
+	}
 	one := uint64(1)
 	maxID := uint64(256)
 	props := orderedmap.New[string, *jsonschema.Schema]()
@@ -77,6 +88,52 @@ func envelopeSchema(typ string, payload any) *jsonschema.Schema {
 		Type:        "object",
 		Required:    []string{"specversion", "id", "source", "type", "time", "data"},
 		Properties:  props,
+	}
+}
+
+// requiredAlternatives are the "give one of these fields" rules of the Go
+// validation, which struct tags cannot express: exclusive means exactly
+// one (oneOf), else at least one (anyOf).
+var requiredAlternatives = map[string]struct {
+	fields    []string
+	exclusive bool
+}{
+	events.CameraAssigned:   {fields: []string{"preset_id", "plan_id"}},
+	events.CameraAdded:      {fields: []string{"preset_id", "plan_id"}},
+	events.CameraUnassigned: {fields: []string{"agent_serial", "camera_id"}, exclusive: true},
+}
+
+// TestSchemasRequireOneOfAlternatives checks that the schema and the Go
+// validation agree on data giving none, one or both of the alternatives.
+func TestSchemasRequireOneOfAlternatives(t *testing.T) {
+	tests := []struct {
+		typ  string
+		give string
+		ok   bool
+	}{
+		{typ: events.CameraUnassigned, give: `{}`},
+		{typ: events.CameraUnassigned, give: `{"reason":"returned"}`},
+		{typ: events.CameraUnassigned, give: `{"agent_serial":"SN-1"}`, ok: true},
+		{typ: events.CameraUnassigned, give: `{"camera_id":"CAM-1"}`, ok: true},
+		{typ: events.CameraUnassigned, give: `{"agent_serial":"SN-1","camera_id":"CAM-1"}`},
+		{typ: events.CameraAssigned, give: `{"agent_serial":"SN-1","organization_id":2}`},
+		{typ: events.CameraAssigned, give: `{"agent_serial":"SN-1","organization_id":2,"plan_id":"basic"}`, ok: true},
+		{typ: events.CameraAssigned, give: `{"agent_serial":"SN-1","organization_id":2,"preset_id":3,"plan_id":"basic"}`, ok: true},
+		{typ: events.CameraAdded, give: `{"camera_id":"C","stream_url":"rtsp://h/x","organization_id":2}`},
+		{typ: events.CameraAdded, give: `{"camera_id":"C","stream_url":"rtsp://h/x","organization_id":2,"preset_id":3}`, ok: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.typ+" "+tt.give, func(t *testing.T) {
+			raw := []byte(`{"specversion":"1.0","id":"e1","source":"urn:billing","type":"` + tt.typ + `","time":"2026-01-01T00:00:00Z","data":` + tt.give + `}`)
+			schemaErr := compileSchema(t, tt.typ).Validate(decodeAny(t, raw))
+			env, goErr := events.Decode(raw, nil)
+			if goErr == nil {
+				_, goErr = events.DecodePayload(env)
+			}
+			if (schemaErr == nil) != tt.ok || (goErr == nil) != tt.ok {
+				t.Errorf("schema error %v, Go error %v, want valid=%v for both", schemaErr, goErr, tt.ok)
+			}
+		})
 	}
 }
 

@@ -81,7 +81,10 @@ type Applier struct {
 	watcher Importer
 	cfg     ApplierConfig
 	reqs    chan *request
-	now     func() time.Time
+	// exclusive runs work between groups (replay, reconciliation; see
+	// replay.go), so it reads and writes the store as its only writer.
+	exclusive chan func(context.Context)
+	now       func() time.Time
 	// configErr holds the last ConfigError until Watcher accepts a call.
 	configErr atomic.Pointer[ConfigError]
 	// stale counts events skipped because they were older than what their
@@ -120,7 +123,7 @@ type result struct {
 // NewApplier returns an applier; call Run before Apply.
 func NewApplier(db *store.DB, watcher Importer, cfg ApplierConfig) *Applier {
 	cfg.setDefaults()
-	return &Applier{db: db, watcher: watcher, cfg: cfg, reqs: make(chan *request), now: time.Now}
+	return &Applier{db: db, watcher: watcher, cfg: cfg, reqs: make(chan *request), exclusive: make(chan func(context.Context)), now: time.Now}
 }
 
 // Apply handles one event and returns once its effect is committed (or it
@@ -196,6 +199,9 @@ func (a *Applier) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case fn := <-a.exclusive:
+			fn(ctx)
+			continue
 		case first = <-a.reqs:
 		}
 		group := a.collect(ctx, first)
@@ -207,10 +213,23 @@ func (a *Applier) collect(ctx context.Context, first *request) []*request {
 	group := []*request{first}
 	timer := time.NewTimer(a.cfg.MaxDelay)
 	defer timer.Stop()
+	// A group also ends after a lull of MaxDelay/8 with no new event. The
+	// CPU profile and execution trace of `make bench` (issue 7) showed the
+	// applier idle more than half the time: the events in flight are
+	// bounded by the subscribers (--concurrency), so a group almost never
+	// reaches MaxBatch, and each one waited the whole MaxDelay although
+	// its members had all arrived, in one burst, within a millisecond or
+	// two of the previous group being answered.
+	gap := max(a.cfg.MaxDelay/8, 100*time.Microsecond)
+	lull := time.NewTimer(gap)
+	defer lull.Stop()
 	for len(group) < a.cfg.MaxBatch {
 		select {
 		case r := <-a.reqs:
 			group = append(group, r)
+			lull.Reset(gap)
+		case <-lull.C:
+			return group
 		case <-timer.C:
 			return group
 		case <-ctx.Done():
@@ -229,6 +248,8 @@ type work struct {
 	changed bool     // the merge changed the record
 	send    bool
 	desired watcherclient.Camera
+	hash    string          // fingerprint of desired, when send
+	masked  json.RawMessage // desired with secrets masked, when send
 	err     error
 }
 
@@ -285,7 +306,7 @@ func (a *Applier) process(ctx context.Context, group []*request) {
 			if !ok {
 				rec = store.Subscriber{ID: id}
 			}
-			sw := &subWork{orig: rec.Clone(), rec: rec}
+			sw := &subWork{orig: rec.Clone(), rec: rec, group: subs}
 			subs[id] = sw
 			subOrder = append(subOrder, id)
 			return sw, nil
@@ -300,6 +321,10 @@ func (a *Applier) process(ctx context.Context, group []*request) {
 				sw, err := loadSub(r.sub)
 				if err != nil {
 					return err
+				}
+				if err := loginConflict(tx, sw, r); err != nil {
+					r.err = err // refused alone; the group goes on
+					continue
 				}
 				sw.reqs = append(sw.reqs, r)
 				if mergeSubscriber(&sw.rec, r) {
@@ -391,9 +416,11 @@ func (a *Applier) process(ctx context.Context, group []*request) {
 			continue
 		}
 		w.desired = desired
-		hash, _ := fingerprint(desired)
+		// Once per camera: the JSON encodings of fingerprint were a tenth
+		// of the bridge's CPU in the end-to-end profile when done twice.
+		hash, masked := fingerprint(desired)
 		if w.rec.Applied == nil || w.rec.Applied.Hash != hash {
-			w.send = true
+			w.send, w.hash, w.masked = true, hash, masked
 			rows = append(rows, desired)
 			sending = append(sending, w)
 		}
@@ -417,6 +444,11 @@ func (a *Applier) process(ctx context.Context, group []*request) {
 		}
 	}
 
+	if len(order) == 0 && len(subOrder) == 0 {
+		// Every event was a duplicate: nothing to commit, and an empty
+		// bbolt transaction still costs an fsync (a replay is all this).
+		return
+	}
 	var changes []appliedChange
 	err = a.db.Update(func(tx *store.Tx) error {
 		changes = changes[:0] // bbolt may run the function again
@@ -449,7 +481,7 @@ func (a *Applier) process(ctx context.Context, group []*request) {
 				case w.via != nil:
 					evID = lastEventID(w.via)
 				}
-				hash, masked := fingerprint(w.desired)
+				hash, masked := w.hash, w.masked
 				changes = append(changes, appliedChange{serial: w.rec.Serial, name: w.desired.Name, eventID: evID,
 					fields: changedFields(w.rec.Applied, hash, masked)})
 				w.rec.Applied = &store.Applied{Hash: hash, Fields: masked, EventID: evID, At: now}

@@ -46,6 +46,9 @@ type subWork struct {
 	// directly or through one of its cameras.
 	wrote bool
 	err   error
+	// group is every subscriber of the group, so a claim on a login or a
+	// Watcher user made earlier in the same group counts.
+	group map[string]*subWork
 }
 
 // isSubscriberEvent tells the events keyed by subscriber.
@@ -77,6 +80,12 @@ func mergeSubscriber(rec *store.Subscriber, r *request) bool {
 			applied = true
 		}
 		if p.PlanID != "" && rec.AddPlan(store.PlanRef{PlanID: p.PlanID, EventID: ev.ID, Time: ev.Time}) {
+			applied = true
+		}
+		// Kept apart from the profile: a subscriber.created older than the
+		// profile still decides whether a deletion was undone.
+		if ev.Type == events.SubscriberCreated && (rec.Created == nil || newer(ev, rec.Created.Time, rec.Created.EventID)) {
+			rec.Created = &store.Mark{EventID: ev.ID, Time: ev.Time}
 			applied = true
 		}
 		return applied
@@ -114,13 +123,63 @@ func passwordHash(subscriber, password string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// subscriberDeleted tells whether billing's last word is subscriber.deleted.
+// subscriberDeleted tells whether subscriber.deleted is newer than every
+// subscriber.created. Only billing creating the subscriber again undoes a
+// deletion; a subscriber.updated after it changes the stored profile (and
+// the disabled user's name) but enables nothing.
 func subscriberDeleted(s *store.Subscriber) bool {
 	d := s.Deleted
 	if d == nil {
 		return false
 	}
-	return s.Profile == nil || later(d.Time, d.EventID, s.Profile.Time, s.Profile.EventID)
+	return s.Created == nil || later(d.Time, d.EventID, s.Created.Time, s.Created.EventID)
+}
+
+// loginConflict refuses a profile event giving the subscriber a login
+// whose Watcher user belongs to another subscriber: the bridge finds users
+// by login, so it would take over (password, organization, enabled) the
+// other subscriber's user. The check counts claims stored and those made
+// earlier in the same group; a deleted subscriber keeps its login.
+func loginConflict(tx *store.Tx, sw *subWork, r *request) error {
+	p, ok := r.payload.(*events.SubscriberProfile)
+	if !ok {
+		return nil
+	}
+	if cur := sw.rec.Profile; cur != nil && (cur.Login == p.Login || !newer(r.ev, cur.Time, cur.EventID)) {
+		return nil // its own login already, or stale: the merge decides
+	}
+	owner, _ := tx.LoginOwner(p.Login)
+	if o := sw.group[owner]; o != nil && (o.rec.Profile == nil || o.rec.Profile.Login != p.Login) {
+		owner = "" // renamed earlier in this group
+	}
+	for id, o := range sw.group {
+		if o.rec.Profile != nil && o.rec.Profile.Login == p.Login {
+			owner = id
+		}
+	}
+	if owner == "" || owner == sw.rec.ID {
+		return nil
+	}
+	return &PermanentError{Reason: fmt.Sprintf("subscriber %s: login %q already belongs to subscriber %s (one Watcher user per subscriber); nothing was changed in Watcher: fix the login in billing and publish the event again", sw.rec.ID, p.Login, owner)}
+}
+
+// userOwner returns the subscriber other than sw mapped to Watcher user
+// id, or "".
+func (a *Applier) userOwner(sw *subWork, id int64) (string, error) {
+	for other, o := range sw.group {
+		if other != sw.rec.ID && o.rec.UserID == id {
+			return other, nil
+		}
+	}
+	var owner string
+	err := a.db.View(func(tx *store.Tx) error {
+		owner, _ = tx.UserOwner(id)
+		return nil
+	})
+	if owner == sw.rec.ID {
+		owner = ""
+	}
+	return owner, err
 }
 
 // suspensionPolicy is the policy of the subscriber's current suspension:
@@ -154,7 +213,9 @@ func desiredUser(s *store.Subscriber, ps *plans.Set) (u watcherclient.User, hash
 	enabled := !subscriberDeleted(s) && !(suspended && pol.DisablesUser())
 	readonly := suspended && pol.ReadonlyUser()
 	org := p.OrganizationID
-	u = watcherclient.User{Login: p.Login, Name: p.Name, OrganizationID: &org, Enabled: &enabled, Readonly: &readonly}
+	// organizations is sent whole, so a new organization_id also ends the
+	// membership of the old one.
+	u = watcherclient.User{Login: p.Login, Name: p.Name, OrganizationID: &org, Organizations: []int64{org}, Enabled: &enabled, Readonly: &readonly}
 	b, _ := json.Marshal(struct {
 		U watcherclient.User
 		P string
@@ -163,9 +224,10 @@ func desiredUser(s *store.Subscriber, ps *plans.Set) (u watcherclient.User, hash
 	return u, hex.EncodeToString(sum[:16]), true
 }
 
-// folderWanted tells whether a folder permission should exist now.
+// folderWanted tells whether a folder permission should exist now: not
+// while the subscriber is deleted (a subscriber.created grants it again).
 func folderWanted(s *store.Subscriber, g store.FolderGrant, ps *plans.Set) bool {
-	if !g.Granted {
+	if !g.Granted || subscriberDeleted(s) {
 		return false
 	}
 	pol, suspended := suspensionPolicy(s, ps)
@@ -192,7 +254,7 @@ func (a *Applier) syncSubscriber(ctx context.Context, sw *subWork) error {
 		if sw.password != "" {
 			u.Password = sw.password
 		}
-		id, err := a.putUser(ctx, rec.UserID, u)
+		id, err := a.putUser(ctx, sw, u)
 		if err != nil {
 			return err
 		}
@@ -232,9 +294,11 @@ func (a *Applier) syncSubscriber(ctx context.Context, sw *subWork) error {
 
 // putUser sends the whole desired user: a PUT when its id is known, else
 // it finds the user by exact login (search is a substring match) or
-// creates it.
-func (a *Applier) putUser(ctx context.Context, id int64, u watcherclient.User) (int64, error) {
+// creates it. A user found that way but mapped to another subscriber is
+// refused before any write.
+func (a *Applier) putUser(ctx context.Context, sw *subWork, u watcherclient.User) (int64, error) {
 	dir := a.cfg.Directory
+	id := sw.rec.UserID
 	op := "user " + u.Login
 	if id != 0 {
 		_, err := dir.UpdateUser(ctx, id, u)
@@ -251,6 +315,13 @@ func (a *Applier) putUser(ctx context.Context, id int64, u watcherclient.User) (
 		return 0, classifyDirectory(op, err)
 	}
 	if ok {
+		owner, err := a.userOwner(sw, found.ID)
+		if err != nil {
+			return 0, err
+		}
+		if owner != "" {
+			return 0, &PermanentError{Reason: fmt.Sprintf("subscriber %s: Watcher user %d (login %q) already belongs to subscriber %s; nothing was changed in Watcher", sw.rec.ID, found.ID, u.Login, owner)}
+		}
 		if _, err := dir.UpdateUser(ctx, found.ID, u); err != nil {
 			return 0, classifyDirectory(op, err)
 		}

@@ -111,10 +111,15 @@ func DesiredState(c store.Camera, sub *store.Subscriber, cfg DesiredConfig) (wat
 	if plan != nil && cam.OrganizationID != nil {
 		preset := plan.PresetID
 		cam.PresetID = &preset
-		if !plan.PTZ() {
-			no := false
-			cam.CanPTZ, cam.OnvifPTZ = &no, &no
+		// PTZ is always sent under a plan: import is an upsert, so a false
+		// left by a plan forbidding PTZ would outlive a move to one
+		// allowing it, and the result would depend on delivery order.
+		// Allowed means the activation's value, or true when it gave none.
+		ptz := plan.PTZ()
+		if ptz && cam.CanPTZ != nil {
+			ptz = *cam.CanPTZ
 		}
+		cam.CanPTZ, cam.OnvifPTZ = &ptz, &ptz
 	}
 	enabled := cameraEnabled(c, sub, cfg.Plans)
 	cam.Enabled = &enabled

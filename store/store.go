@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,7 @@ import (
 
 // FormatVersion is the layout this build reads and writes. Open migrates
 // older files forward and refuses newer ones.
-const FormatVersion = 2
+const FormatVersion = 3
 
 var (
 	bucketMeta    = []byte("meta")
@@ -33,6 +34,7 @@ var (
 // migrations[v] turns a file of version v into version v+1.
 var migrations = map[int]func(*bolt.Tx) error{
 	1: addSubscriberIndex,
+	2: addSubscriberOwners,
 }
 
 // Options tune Open.
@@ -119,7 +121,7 @@ func (db *DB) init() error {
 				}
 			}
 		}
-		for _, name := range [][]byte{bucketCameras, bucketEvents, bucketSubscribers, bucketSubscriberCameras} {
+		for _, name := range [][]byte{bucketCameras, bucketEvents, bucketSubscribers, bucketSubscriberCameras, bucketSubscriberOwners} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -180,18 +182,28 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 
 // Verify checks a state file's pages and that every record decodes. It is
 // meant for backups, never for the live file.
-func Verify(path string) (Summary, error) {
+func Verify(path string) (sum Summary, err error) {
+	// bbolt trusts its pages: a damaged copy can make it panic or touch
+	// memory past the end of the mapped file. Turn both into an error.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s is damaged: %v", path, r)
+		}
+	}()
+	if fi, serr := os.Stat(path); serr == nil && fi.Size()%4096 != 0 {
+		return Summary{}, fmt.Errorf("%s is damaged: its size %d is not a whole number of pages (truncated copy?)", path, fi.Size())
+	}
 	db, err := Open(path, Options{ReadOnly: true, LockTimeout: time.Second})
 	if err != nil {
 		return Summary{}, err
 	}
 	defer db.Close()
-	var sum Summary
+	// Every reachable page is read here, in this goroutine, so damage
+	// panics where it can be recovered (bbolt's own Check runs in a
+	// goroutine of its own, where a panic kills the process).
 	err = db.bolt.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return fmt.Errorf("%s is damaged: %w", path, err)
-		}
-		return nil
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walk(b) })
 	})
 	if err != nil {
 		return sum, err
@@ -304,4 +316,19 @@ func lockHolder(path string) int {
 		}
 	}
 	return 0
+}
+
+// walk reads every key and value of b and of its nested buckets.
+func walk(b *bolt.Bucket) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v == nil {
+			if nb := b.Bucket(k); nb != nil {
+				if err := walk(nb); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }

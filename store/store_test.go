@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,5 +141,49 @@ func TestTouchKeepsNewest(t *testing.T) {
 	}
 	if len(c.Recent) != MaxRecent || c.Recent[0].ID != "d" || c.Recent[MaxRecent-1].ID != string(rune('a'+MaxRecent+2)) {
 		t.Errorf("recent = %+v", c.Recent)
+	}
+}
+
+func TestVerifyReportsDamageInsteadOfCrashing(t *testing.T) {
+	db, _ := openTemp(t)
+	if err := db.Update(func(tx *Tx) error {
+		for i := range 2000 {
+			if err := tx.PutCamera(Camera{Serial: fmt.Sprintf("S-%05d", i), Applied: &Applied{Hash: strings.Repeat("h", 200)}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := db.Backup(&buf); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	tests := []struct {
+		name string
+		give func([]byte) []byte
+	}{
+		{name: "truncated", give: func(b []byte) []byte { return b[:100000] }},
+		{name: "truncated to pages", give: func(b []byte) []byte { return b[:len(b)/2/4096*4096] }},
+		{name: "middle page header overwritten", give: func(b []byte) []byte {
+			off := len(b) / 2 / 4096 * 4096
+			copy(b[off:], bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 4))
+			return b
+		}},
+		{name: "page 2 overwritten", give: func(b []byte) []byte {
+			copy(b[8192:], []byte{0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef})
+			return b
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "bad.db")
+			os.WriteFile(path, tt.give(bytes.Clone(good)), 0o600)
+			if _, err := Verify(path); err == nil {
+				t.Fatal("Verify accepted a damaged copy")
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,6 +16,11 @@ var (
 	// bucketSubscriberCameras indexes cameras by subscriber: key
 	// subscriber id, NUL, camera key; empty value. PutCamera keeps it.
 	bucketSubscriberCameras = []byte("subscriber_cameras")
+	// bucketSubscriberOwners maps what may belong to one subscriber only
+	// to that subscriber's id: "login\x00<login>" and "user\x00<Watcher
+	// user id>". PutSubscriber keeps it; the applier refuses a profile
+	// whose login another subscriber holds.
+	bucketSubscriberOwners = []byte("subscriber_owners")
 )
 
 // Subscriber is everything the bridge knows about one billing subscriber.
@@ -40,7 +46,11 @@ type Subscriber struct {
 	Suspension *Suspension `json:"suspension,omitempty"`
 	// LastSuspension is the last lifted suspension, for inspection.
 	LastSuspension *Suspension `json:"last_suspension,omitempty"`
-	// Deleted is set by subscriber.deleted; a newer profile event undoes it.
+	// Created is the newest subscriber.created. It alone undoes a
+	// deletion: a subscriber.updated newer than Deleted changes the
+	// profile, not the deletion.
+	Created *Mark `json:"created,omitempty"`
+	// Deleted is set by subscriber.deleted; a newer Created undoes it.
 	Deleted *Mark `json:"deleted,omitempty"`
 	// Folders are the folder permissions billing granted or revoked.
 	Folders []FolderGrant `json:"folders,omitempty"`
@@ -212,7 +222,8 @@ func (t *Tx) Subscriber(id string) (s Subscriber, ok bool, err error) {
 	return s, true, nil
 }
 
-// PutSubscriber stores s under its id.
+// PutSubscriber stores s under its id, and moves its claims on a login
+// and a Watcher user (see LoginOwner, UserOwner) to what s now holds.
 func (t *Tx) PutSubscriber(s Subscriber) error {
 	if s.ID == "" {
 		return errors.New("put subscriber: empty id")
@@ -221,7 +232,87 @@ func (t *Tx) PutSubscriber(s Subscriber) error {
 	if err != nil {
 		return fmt.Errorf("encode subscriber %q: %w", s.ID, err)
 	}
+	prev, _, err := t.Subscriber(s.ID)
+	if err != nil {
+		return err
+	}
+	if err := reclaim(t.tx, s.ID, ownerKeys(prev), ownerKeys(s)); err != nil {
+		return err
+	}
 	return t.tx.Bucket(bucketSubscribers).Put([]byte(s.ID), raw)
+}
+
+// LoginOwner returns the subscriber whose Watcher user has login; ok is
+// false when no subscriber has it.
+func (t *Tx) LoginOwner(login string) (id string, ok bool) {
+	return t.owner(loginKey(login))
+}
+
+// UserOwner returns the subscriber mapped to the Watcher user with id
+// user; ok is false when none is.
+func (t *Tx) UserOwner(user int64) (id string, ok bool) {
+	return t.owner(userKey(user))
+}
+
+func (t *Tx) owner(key []byte) (string, bool) {
+	b := t.tx.Bucket(bucketSubscriberOwners)
+	if b == nil || key == nil {
+		return "", false
+	}
+	v := b.Get(key)
+	return string(v), v != nil
+}
+
+func loginKey(login string) []byte {
+	if login == "" {
+		return nil
+	}
+	return append([]byte("login\x00"), login...)
+}
+
+func userKey(user int64) []byte {
+	if user == 0 {
+		return nil
+	}
+	return fmt.Appendf([]byte("user\x00"), "%d", user)
+}
+
+// ownerKeys are the claims s holds.
+func ownerKeys(s Subscriber) [][]byte {
+	var keys [][]byte
+	if s.Profile != nil {
+		keys = append(keys, loginKey(s.Profile.Login))
+	}
+	if k := userKey(s.UserID); k != nil {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// reclaim releases the claims of subscriber id in old that new lacks and
+// takes those of new that nobody holds; a claim held by another
+// subscriber is left to it.
+func reclaim(tx *bolt.Tx, id string, old, new [][]byte) error {
+	b := tx.Bucket(bucketSubscriberOwners)
+	for _, k := range old {
+		if k == nil || slices.ContainsFunc(new, func(n []byte) bool { return bytes.Equal(n, k) }) {
+			continue
+		}
+		if string(b.Get(k)) == id {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range new {
+		if k == nil || b.Get(k) != nil {
+			continue
+		}
+		if err := b.Put(k, []byte(id)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // EachSubscriber calls fn for every subscriber in id order.
@@ -304,4 +395,54 @@ func addSubscriberIndex(tx *bolt.Tx) error {
 		}
 		return reindexCamera(tx, string(k), "", c.SubscriberID())
 	})
+}
+
+// addSubscriberOwners is the migration from version 2: the index of
+// logins and Watcher users by subscriber (the first subscriber in id
+// order keeps a claim two of them hold), and Created, which older builds
+// did not keep, from the subscriber.created events still in the history.
+func addSubscriberOwners(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketSubscriberOwners); err != nil {
+		return err
+	}
+	subs := tx.Bucket(bucketSubscribers)
+	if subs == nil {
+		return nil
+	}
+	var recs []Subscriber
+	if err := subs.ForEach(func(k, v []byte) error {
+		var s Subscriber
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("decode subscriber %q: %w", k, err)
+		}
+		recs = append(recs, s)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, s := range recs {
+		if err := reclaim(tx, s.ID, nil, ownerKeys(s)); err != nil {
+			return err
+		}
+		if s.Created != nil {
+			continue
+		}
+		for _, ev := range s.Recent {
+			if ev.Type == "subscriber.created" && (s.Created == nil || ev.Time.After(s.Created.Time) ||
+				(ev.Time.Equal(s.Created.Time) && ev.ID > s.Created.EventID)) {
+				s.Created = &Mark{EventID: ev.ID, Time: ev.Time}
+			}
+		}
+		if s.Created == nil {
+			continue
+		}
+		raw, err := json.Marshal(s)
+		if err != nil {
+			return fmt.Errorf("encode subscriber %q: %w", s.ID, err)
+		}
+		if err := subs.Put([]byte(s.ID), raw); err != nil {
+			return err
+		}
+	}
+	return nil
 }

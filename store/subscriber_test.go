@@ -130,3 +130,76 @@ func TestPlanHistory(t *testing.T) {
 		t.Errorf("plan before any: %+v", p)
 	}
 }
+
+func TestSubscriberOwnersFollowLoginAndUser(t *testing.T) {
+	db, _ := openTemp(t)
+	put := func(s Subscriber) {
+		t.Helper()
+		if err := db.Update(func(tx *Tx) error { return tx.PutSubscriber(s) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	owners := func() (login, user, other string) {
+		t.Helper()
+		_ = db.View(func(tx *Tx) error {
+			login, _ = tx.LoginOwner("ivanova")
+			user, _ = tx.UserOwner(2)
+			other, _ = tx.LoginOwner("petrova")
+			return nil
+		})
+		return login, user, other
+	}
+	put(Subscriber{ID: "SUB-2", UserID: 2, Profile: &Profile{Login: "ivanova"}})
+	put(Subscriber{ID: "SUB-14", UserID: 9, Profile: &Profile{Login: "ivanova"}}) // must not steal
+	if l, u, _ := owners(); l != "SUB-2" || u != "SUB-2" {
+		t.Errorf("owners %q %q, want SUB-2 twice", l, u)
+	}
+	put(Subscriber{ID: "SUB-2", UserID: 2, Profile: &Profile{Login: "petrova"}}) // renamed
+	if l, u, o := owners(); l != "" || u != "SUB-2" || o != "SUB-2" {
+		t.Errorf("after rename: ivanova %q, user 2 %q, petrova %q", l, u, o)
+	}
+}
+
+func TestMigrationFromVersion2IndexesOwnersAndCreated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v2.db")
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(600, 0).UTC()
+	err = b.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucket(bucketMeta)
+		for _, n := range [][]byte{bucketCameras, bucketEvents, bucketSubscriberCameras} {
+			_, _ = tx.CreateBucket(n)
+		}
+		subs, _ := tx.CreateBucket(bucketSubscribers)
+		raw, _ := json.Marshal(Subscriber{ID: "S1", UserID: 4, Profile: &Profile{Login: "l1"},
+			Recent: []EventRef{{ID: "c1", Type: "subscriber.created", Time: at}, {ID: "u1", Type: "subscriber.updated", Time: at.Add(time.Minute)}}})
+		if err := subs.Put([]byte("S1"), raw); err != nil {
+			return err
+		}
+		return meta.Put(keyVersion, []byte("2"))
+	})
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.View(func(tx *Tx) error {
+		if id, _ := tx.LoginOwner("l1"); id != "S1" {
+			t.Errorf("login l1 owned by %q", id)
+		}
+		if id, _ := tx.UserOwner(4); id != "S1" {
+			t.Errorf("user 4 owned by %q", id)
+		}
+		s, _, _ := tx.Subscriber("S1")
+		if s.Created == nil || s.Created.EventID != "c1" {
+			t.Errorf("created %+v, want c1", s.Created)
+		}
+		return nil
+	})
+}

@@ -50,6 +50,7 @@ const sharedFolder = 4
 // billingRig is a prepared fake Watcher and a bridge with the test plans.
 type billingRig struct {
 	fake *watchertest.Server
+	url  string // of the fake Watcher
 	b    *bridge
 	js   jetstream.JetStream
 	t0   time.Time
@@ -71,7 +72,7 @@ func startBilling(t *testing.T, name string) *billingRig {
 	cfg := testConfig(t, url)
 	cfg.Plans = writeFile(t, "plans.yaml", testPlans)
 	b := startBridge(t, cfg, name)
-	return &billingRig{fake: fake, b: b, js: jsClient(t, b.NATS), t0: time.Now().Add(-time.Hour).Truncate(time.Second)}
+	return &billingRig{fake: fake, url: url, b: b, js: jsClient(t, b.NATS), t0: time.Now().Add(-time.Hour).Truncate(time.Second)}
 }
 
 // ev builds an event stamped i minutes after the rig's start time.
@@ -565,4 +566,150 @@ func TestEventsEndpointModes(t *testing.T) {
 		t.Errorf("folder permissions %+v", got)
 	}
 	r.b.stop(t)
+}
+
+// waitDeadLetter waits for a dead letter whose reason contains every part.
+func waitDeadLetter(t *testing.T, r *billingRig, parts ...string) {
+	t.Helper()
+	eventually(t, settle, "dead letter naming "+strings.Join(parts, ", "), func() error {
+		for _, reason := range deadLetterReasons(t, r.js) {
+			if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(reason, p) }) {
+				return nil
+			}
+		}
+		return fmt.Errorf("reasons %q", deadLetterReasons(t, r.js))
+	})
+}
+
+func TestScenarioLoginOfAnotherSubscriberIsRefused(t *testing.T) {
+	r := startBilling(t, "login-taken")
+	r.publish(t,
+		r.ev(t, events.SubscriberCreated, 0, subscriber("SUB-1", "orlov", "strict")),
+		r.ev(t, events.SubscriberCreated, 0, subscriber("SUB-2", "ivanova", "basic")),
+	)
+	before := viewWatcher(r.fake)
+	writes := r.fake.Stats().Writes
+
+	r.publish(t, r.ev(t, events.SubscriberCreated, 1, &events.SubscriberProfile{SubscriberID: "SUB-14", Login: "ivanova", Name: "Impostor", OrganizationID: 3, Password: "hijack"}))
+	waitDeadLetter(t, r, "SUB-14", "SUB-2", `"ivanova"`)
+	// A subscriber holding another's login must not suspend that user.
+	r.publish(t,
+		r.ev(t, events.SubscriberCreated, 2, &events.SubscriberProfile{SubscriberID: "SUB-13", Login: "orlov", OrganizationID: 2}),
+		r.ev(t, events.PaymentOverdue, 3, &events.Payment{SubscriberID: "SUB-13"}),
+	)
+	waitDeadLetter(t, r, "SUB-13", "SUB-1", `"orlov"`)
+	if got := viewWatcher(r.fake); !reflect.DeepEqual(got, before) {
+		t.Errorf("Watcher changed:\n got %+v\nwant %+v", got, before)
+	}
+	if u := r.user(t, "ivanova"); u.Password != "pw-ivanova" || u.Name != "Subscriber SUB-2" {
+		t.Errorf("SUB-2's user was taken over: %+v", u)
+	}
+	if w := r.fake.Stats().Writes; w != writes {
+		t.Errorf("%d Watcher writes for refused subscribers, want 0", w-writes)
+	}
+
+	// A Watcher user renamed by hand is still SUB-2's: found by its new
+	// login, it is refused to another subscriber too.
+	wc, err := watcherclient.New(watcherclient.Config{BaseURL: r.url, APIKey: testAPIKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wc.UpdateUser(t.Context(), r.user(t, "ivanova").ID, map[string]string{"login": "anna"}); err != nil {
+		t.Fatal(err)
+	}
+	writes = r.fake.Stats().Writes
+	r.publish(t, r.ev(t, events.SubscriberCreated, 4, &events.SubscriberProfile{SubscriberID: "SUB-15", Login: "anna", OrganizationID: 3, Password: "hijack"}))
+	waitDeadLetter(t, r, "SUB-15", "SUB-2", "Watcher user")
+	if w := r.fake.Stats().Writes; w != writes {
+		t.Errorf("%d Watcher writes for a user of another subscriber, want 0", w-writes)
+	}
+	r.b.stop(t)
+}
+
+func TestScenarioUpdateAfterDeletionKeepsDisabled(t *testing.T) {
+	r := startBilling(t, "deleted-updated")
+	const serial = "IRIS-DEL-02"
+	r.publish(t,
+		r.ev(t, events.SubscriberCreated, 0, subscriber("SUB-16", "zaitsev", "basic")),
+		r.ev(t, events.CameraAssigned, 1, &events.Assignment{AgentSerial: serial, OrganizationID: 2, PlanID: "basic", SubscriberID: "SUB-16"}),
+		r.ev(t, events.SubscriberFolderGranted, 2, &events.FolderAccess{SubscriberID: "SUB-16", OrganizationID: 2, FolderID: sharedFolder}),
+	)
+	r.activate(t, serial)
+	r.publish(t,
+		r.ev(t, events.SubscriberDeleted, 5, &events.SubscriberDeletion{SubscriberID: "SUB-16"}),
+		r.ev(t, events.SubscriberUpdated, 6, &events.SubscriberProfile{SubscriberID: "SUB-16", Login: "zaitsev", Name: "Ivan Zaitsev", OrganizationID: 2}),
+		r.ev(t, events.SubscriberFolderGranted, 7, &events.FolderAccess{SubscriberID: "SUB-16", OrganizationID: 2, FolderID: sharedFolder, CanViewDVR: true}),
+	)
+	u := r.user(t, "zaitsev")
+	if boolOf(u.Enabled) || u.Name != "Ivan Zaitsev" {
+		t.Errorf("after subscriber.updated on a deleted subscriber: user enabled=%v name %q, want disabled with the new name", boolOf(u.Enabled), u.Name)
+	}
+	if boolOf(r.camera(t, handlers.CameraName(serial)).Enabled) {
+		t.Errorf("subscriber.updated after subscriber.deleted enabled the camera")
+	}
+	if got := r.fake.FolderPermissions(2, sharedFolder); len(got) != 0 {
+		t.Errorf("folder permissions of a deleted subscriber: %+v, want none", got)
+	}
+	// Billing creating the subscriber again revives it all.
+	r.publish(t, r.ev(t, events.SubscriberCreated, 8, subscriber("SUB-16", "zaitsev", "basic")))
+	if !boolOf(r.user(t, "zaitsev").Enabled) || !boolOf(r.camera(t, handlers.CameraName(serial)).Enabled) {
+		t.Errorf("subscriber.created after deletion: %+v", viewWatcher(r.fake))
+	}
+	if got := r.fake.FolderPermissions(2, sharedFolder); len(got) != 1 || !got[0].CanViewDVR {
+		t.Errorf("folder permissions after re-creation: %+v, want the last grant", got)
+	}
+	r.b.stop(t)
+}
+
+func TestScenarioPTZAllowedAgainAfterPlanChange(t *testing.T) {
+	name := handlers.AddedCameraName("CAM-PTZ")
+	evs := func(t *testing.T, r *billingRig) []events.Envelope {
+		return []events.Envelope{
+			r.ev(t, events.SubscriberCreated, 0, subscriber("SUB-17", "lebedev", "basic")),
+			r.ev(t, events.CameraAdded, 1, &events.CameraAddition{CameraID: "CAM-PTZ", StreamURL: "rtsp://10.9.17.1/main", OrganizationID: 2, PlanID: "basic", SubscriberID: "SUB-17"}),
+			r.ev(t, events.PlanChanged, 5, &events.PlanChange{SubscriberID: "SUB-17", PlanID: "premium"}),
+		}
+	}
+	inOrder := startBilling(t, "ptz-in-order")
+	all := evs(t, inOrder)
+	inOrder.publish(t, all[:2]...)
+	if boolOf(inOrder.camera(t, name).CanPTZ) {
+		t.Fatalf("basic forbids PTZ")
+	}
+	inOrder.publish(t, all[2])
+	if c := inOrder.camera(t, name); !boolOf(c.CanPTZ) || !boolOf(c.OnvifPTZ) {
+		t.Errorf("after the move to premium: can_ptz %v onvif_ptz %v, want true", boolOf(c.CanPTZ), boolOf(c.OnvifPTZ))
+	}
+	want := viewWatcher(inOrder.fake)
+
+	reversed := startBilling(t, "ptz-reversed")
+	all = evs(t, reversed)
+	slices.Reverse(all)
+	reversed.publish(t, all...)
+	if got := viewWatcher(reversed.fake); !reflect.DeepEqual(got, want) {
+		t.Errorf("reversed delivery:\n got %+v\nwant %+v", got, want)
+	}
+	inOrder.b.stop(t)
+	reversed.b.stop(t)
+}
+
+func TestScenarioOrganizationChangeEndsOldMembership(t *testing.T) {
+	r := startBilling(t, "org-change")
+	r.publish(t, r.ev(t, events.SubscriberCreated, 0, subscriber("SUB-18", "egorova", "basic")))
+	moved := subscriber("SUB-18", "egorova", "")
+	moved.OrganizationID = 3
+	r.publish(t, r.ev(t, events.SubscriberUpdated, 1, moved))
+	if u := r.user(t, "egorova"); !ptrEq(u.OrganizationID, 3) || !slices.Equal(u.Organizations, []int64{3}) {
+		t.Errorf("after moving to organization 3: organization_id %s organizations %v, want 3 and [3]", fmtPtr(u.OrganizationID), u.Organizations)
+	}
+	r.b.stop(t)
+}
+
+func TestPublishNamesInputThatIsNotJSON(t *testing.T) {
+	t.Parallel()
+	var out, errOut strings.Builder
+	err := runPublish(t.Context(), []string{events.PlanChanged, "--data", "not json"}, func(string) string { return "" }, &out, &errOut)
+	if err == nil || !strings.HasPrefix(err.Error(), "--data is not JSON: invalid character") {
+		t.Errorf("publish --data 'not json' = %v, want an error starting with %q", err, "--data is not JSON: invalid character")
+	}
 }

@@ -70,6 +70,7 @@ type serveConfig struct {
 	BreakerFailures    int
 	BreakerOpenFor     time.Duration
 	WatcherGrace       time.Duration
+	ReconcileEvery     time.Duration
 	IngestTokenFile    string
 	IngestBasicFile    string
 	InsecureNoAuth     bool
@@ -123,6 +124,7 @@ func serveFlags(fs *flag.FlagSet) (*serveConfig, *string, *string) {
 	fs.IntVar(&c.BreakerFailures, "breaker-failures", 5, "Watcher failures in a row (timeouts, 5xx, 429) that open the circuit")
 	fs.DurationVar(&c.BreakerOpenFor, "breaker-open-for", 15*time.Second, "how long the circuit stays open before a probe")
 	fs.DurationVar(&c.WatcherGrace, "watcher-grace", time.Minute, "how long Watcher may be unreachable before /readyz fails")
+	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", 0, "compare Watcher with the desired state this often and export the drift as metrics (report only); 0 disables")
 	return c, &unassigned, &apiKey
 }
 
@@ -177,6 +179,13 @@ func readSecretFile(path string) (string, error) {
 	s := strings.TrimSpace(string(b))
 	if s == "" {
 		return "", fmt.Errorf("%s is empty", path)
+	}
+	// A key travels in an HTTP header: anything but printable ASCII means
+	// a damaged file, and accepting it would fail every call later.
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return "", fmt.Errorf("%s holds a character at byte %d that cannot be part of a key (control, space or non-ASCII): rewrite the file with the key alone", path, i)
+		}
 	}
 	return s, nil
 }

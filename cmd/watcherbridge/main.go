@@ -39,6 +39,16 @@ Usage:
   watcherbridge store verify FILE check a copy of the state file
   watcherbridge presets sync --plans FILE [--dry-run]
                                   make Watcher's presets match the plans file
+  watcherbridge dlq list|show|retry|drop [ID] [flags]
+                                  inspect, retry or drop dead letters
+  watcherbridge camera show SERIAL  what the bridge knows of a camera
+  watcherbridge subscriber show ID  what the bridge knows of a subscriber
+  watcherbridge status            consumers, dead letters, state file, Watcher
+  watcherbridge replay --topic T [--since TIME | --from-seq N] [--until TIME | --to-seq N]
+                       [--subject S] [--dry-run] [--force]
+                                  re-run stored events through the running bridge
+  watcherbridge reconcile [--organization ID] [--fix]
+                                  compare Watcher with the desired state, fix drift
   watcherbridge version
 
 Run "watcherbridge COMMAND -h" for the flags of a command.
@@ -61,6 +71,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runPresets(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, getenv, stdout, stderr)
+	case "dlq":
+		return runDLQ(ctx, rest, getenv, stdout, stderr)
+	case "camera", "subscriber":
+		return runInspect(ctx, cmd, rest, getenv, stdout, stderr)
+	case "status":
+		return runStatus(ctx, rest, getenv, stdout, stderr)
+	case "replay":
+		return runReplay(ctx, rest, getenv, stdout, stderr)
+	case "reconcile":
+		return runReconcile(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "watcherbridge", version)
 		return nil

@@ -58,6 +58,9 @@ func runPublish(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	if err := checkJSON(raw, *data, *file); err != nil {
+		return err
+	}
 	env, err := buildEnvelope(typ, raw, *id, *subject, *at, *source)
 	if err != nil {
 		return err
@@ -95,6 +98,24 @@ func readEventInput(data, file string) ([]byte, error) {
 		return os.ReadFile(file)
 	}
 	return nil, errors.New("no event given: use --data JSON, --file FILE or - for standard input")
+}
+
+// checkJSON names the flag the event came from when it is not JSON; the
+// decoder's message alone ("invalid character 'o' in literal null") does
+// not say what was being read.
+func checkJSON(raw []byte, data, file string) error {
+	var v any
+	err := json.Unmarshal(raw, &v)
+	if err == nil {
+		return nil
+	}
+	switch {
+	case data != "":
+		return fmt.Errorf("--data is not JSON: %w", err)
+	case file == "-":
+		return fmt.Errorf("standard input is not JSON: %w", err)
+	}
+	return fmt.Errorf("--file %s is not JSON: %w", file, err)
 }
 
 // buildEnvelope wraps data in a valid envelope, or checks a whole envelope

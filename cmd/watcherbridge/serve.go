@@ -152,6 +152,15 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	var workers errgroup.Group
 	workers.Go(func() error { return applier.Run(applierCtx) })
 	defer workers.Wait()
+	reconciler := handlers.NewReconciler(applier, watcher, log.With().Str("component", "reconcile").Logger())
+	metrics.Register(reconciler.Collectors()...)
+	// The scheduled reconciliation is stopped on every way out of serve
+	// (deferred after workers.Wait, so it runs before it).
+	reconcileCtx, stopReconcile := context.WithCancel(ctx)
+	defer stopReconcile()
+	if cfg.ReconcileEvery > 0 {
+		workers.Go(func() error { reconciler.Every(reconcileCtx, cfg.ReconcileEvery); return nil })
+	}
 
 	router, subConns, err := newRouter(cfg, natsURL, worker, log)
 	if err != nil {
@@ -206,7 +215,8 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	if certs != nil {
 		tlsConfig = certs.TLSConfig()
 	}
-	ingest, err := startHTTP(cfg.Listen, "--listen", mux, 60*time.Second, tlsConfig)
+	// The write timeout covers the largest push (100,000 rows) being stored.
+	ingest, err := startHTTP(cfg.Listen, "--listen", mux, 2*time.Minute, tlsConfig)
 	if err != nil {
 		_ = router.Close()
 		stopApplier()
@@ -218,6 +228,21 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	if cfg.AdminListen != "" {
 		amux := http.NewServeMux()
 		amux.Handle("/admin/store/backup", handlers.StoreBackup(db, log.With().Str("component", "admin").Logger()))
+		handlers.NewAdminAPI(handlers.AdminAPIConfig{
+			DB:            db,
+			Desired:       handlers.DesiredConfig{Unassigned: cfg.Unassigned, Plans: planSet},
+			Streams:       jsStatus{js: js},
+			WatcherHealth: func() error { return errors.Join(applier.Health(), breaker.Health()) },
+			Circuit:       breaker.State,
+			Probe: func(ctx context.Context) error {
+				_, err := watcher.ListCameras(ctx, watcherclient.ListOptions{Limit: 1})
+				return err
+			},
+			Replayer:   handlers.NewReplayer(applier, jsEvents{js: js}, log.With().Str("component", "replay").Logger()),
+			Reconciler: reconciler,
+			Stop:       ctx.Done(),
+			Log:        log.With().Str("component", "admin").Logger(),
+		}).Register(amux)
 		// No write timeout: a backup of a large state file takes longer
 		// than a push.
 		admin, err := startHTTP(cfg.AdminListen, "--admin-listen", amux, 0, nil)
@@ -265,6 +290,7 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	if err := router.Close(); err != nil {
 		log.Debug().Err(err).Msg("router close")
 	}
+	stopReconcile()
 	stopApplier()
 	if err := workers.Wait(); err != nil {
 		log.Warn().Err(err).Msg("applier")
@@ -357,7 +383,9 @@ func newRouter(cfg serveConfig, natsURL string, worker *handlers.Worker, log zer
 			AckWaitTimeout:   cfg.AckWait,
 			CloseTimeout:     cfg.ShutdownTimeout,
 			SubscribeTimeout: 30 * time.Second,
-			NakDelay:         events.Backoff{Base: time.Second, Max: 2 * time.Minute},
+			// Capped at 30s: once Watcher is back (the breaker probes every
+			// --breaker-open-for), waiting events should follow within seconds.
+			NakDelay:         events.Backoff{Base: time.Second, Max: 30 * time.Second},
 			QueueGroupPrefix: events.ConsumerName(topic),
 			JetStream: wmnats.JetStreamConfig{
 				// ManualAck: otherwise nats.go acks a callback's message

@@ -13,10 +13,12 @@ import (
 	"maps"
 	"math"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
+	yamlv3 "gopkg.in/yaml.v3"
 	"sigs.k8s.io/yaml"
 )
 
@@ -72,7 +74,9 @@ type Plan struct {
 	// preset under it.
 	PresetTitle string `json:"preset_title,omitempty"`
 	// PTZAllowed false forces can_ptz off on the plan's cameras whatever
-	// the camera reports; true (the default) keeps the camera's own value.
+	// the camera reports; true (the default) sends the camera's own value,
+	// or true when its activation gives none, so a camera moved from a
+	// plan forbidding PTZ gets it back.
 	PTZAllowed *bool `json:"ptz_allowed,omitempty"`
 	// Suspension is what payment.overdue does for subscribers of the plan.
 	Suspension Policy `json:"suspension"`
@@ -130,6 +134,9 @@ func Load(r io.Reader) (*Set, error) {
 	if len(raw) > MaxFileBytes {
 		return nil, &Error{Reason: fmt.Sprintf("larger than %d bytes", MaxFileBytes)}
 	}
+	if err := checkPlanKeys(raw); err != nil {
+		return nil, err
+	}
 	js, err := yaml.YAMLToJSON(raw)
 	if err != nil {
 		return nil, &Error{Reason: "not YAML or JSON: " + err.Error()}
@@ -139,6 +146,48 @@ func Load(r io.Reader) (*Set, error) {
 		return nil, &Error{Reason: describeDecode(err)}
 	}
 	return f.validate()
+}
+
+// yaml11Scalar matches the plain scalars YAML 1.1 (the reader behind
+// YAMLToJSON) reads as booleans, null or numbers, some of which YAML 1.2
+// reads as strings: a plan keyed `no:` would silently become plan "false".
+var yaml11Scalar = regexp.MustCompile(`^(?:` +
+	`y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|~|null|Null|NULL|` +
+	`[-+]?0b[01_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+|` +
+	`[-+]?(?:[0-9][0-9_]*)?\.[0-9.]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$`)
+
+// plainDecimal is a key every YAML reader keeps as written.
+var plainDecimal = regexp.MustCompile(`^(?:0|[1-9][0-9]*)$`)
+
+// checkPlanKeys refuses a plan key that YAML would read as something other
+// than the string written (y, no, on, off, null, 1.0, 0x10, a date): the
+// plan would get another id than the one billing sends. Quoted keys (and
+// so every JSON key) are taken as written. A document this check cannot
+// parse is left to the decoder, which reports it.
+func checkPlanKeys(raw []byte) error {
+	var doc yamlv3.Node
+	if yamlv3.Unmarshal(raw, &doc) != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yamlv3.MappingNode {
+		return nil
+	}
+	root := doc.Content[0]
+	var errs []error
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value != "plans" || root.Content[i+1].Kind != yamlv3.MappingNode {
+			continue
+		}
+		plans := root.Content[i+1]
+		for j := 0; j < len(plans.Content); j += 2 {
+			k := plans.Content[j]
+			if k.Kind != yamlv3.ScalarNode || k.Style&(yamlv3.DoubleQuotedStyle|yamlv3.SingleQuotedStyle|yamlv3.LiteralStyle|yamlv3.FoldedStyle) != 0 {
+				continue
+			}
+			if plainDecimal.MatchString(k.Value) || (k.ShortTag() == "!!str" && !yaml11Scalar.MatchString(k.Value)) {
+				continue
+			}
+			errs = append(errs, &Error{Plan: k.Value, Reason: fmt.Sprintf("YAML reads this unquoted key as a boolean, null, number or date, not as the plan id %q: quote it (\"%s\": ...)", k.Value, k.Value)})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // strictDecode refuses unknown keys: a misspelt key must not silently

@@ -1,6 +1,7 @@
 package plans
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -117,5 +118,47 @@ func TestResolveReportsMissingAndAmbiguous(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("Resolve error %v does not contain %q", err, w)
 		}
+	}
+}
+
+func TestPlanKeysYAMLWouldNotKeepAreRefused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		give    string
+		wantErr bool
+	}{
+		{give: "y", wantErr: true},
+		{give: "no", wantErr: true},
+		{give: "on", wantErr: true},
+		{give: "OFF", wantErr: true},
+		{give: "true", wantErr: true},
+		{give: "null", wantErr: true},
+		{give: "1.0", wantErr: true},
+		{give: "0x10", wantErr: true},
+		{give: "010", wantErr: true},
+		{give: "2026-01-01", wantErr: true},
+		{give: `"no"`},
+		{give: "'off'"},
+		{give: "42"},
+		{give: "basic"},
+		{give: "2026-basic"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			t.Parallel()
+			s, err := load(t, "plans:\n  "+tt.give+":\n    preset_id: 2\n    suspension: disable_user\n")
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("plan %q", tt.give)) || !strings.Contains(err.Error(), "quote it") {
+					t.Errorf("Load = %v, want an error naming plan %q and telling to quote it", err, tt.give)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id := strings.Trim(tt.give, `"'`); strings.Join(s.IDs(), ",") != id {
+				t.Errorf("IDs = %v, want [%s]", s.IDs(), id)
+			}
+		})
 	}
 }
