@@ -48,6 +48,8 @@ type serveConfig struct {
 	AdminListen        string
 	NATSURL            string
 	EmbeddedNATSListen string
+	NATSTokenFile      string
+	ReloadEvery        time.Duration
 	WatcherURL         string
 	watcherAPIKey      string // secret: never printed
 	WatcherAPIKeyFile  string
@@ -92,6 +94,8 @@ func serveFlags(fs *flag.FlagSet) (*serveConfig, *string, *string) {
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the ingest and health endpoints")
 	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:8090", "admin endpoints for operators' commands (store backup); keep it on loopback or a private network; empty disables")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "external NATS server or cluster (comma-separated URLs); empty starts an embedded JetStream server")
+	fs.DurationVar(&c.ReloadEvery, "reload-every", 30*time.Second, "how often key, token and certificate files are checked for changes (0: only on SIGHUP)")
+	fs.StringVar(&c.NATSTokenFile, "nats-token-file", "", "file holding a NATS token: the embedded server requires it from every client; an external server is sent it")
 	fs.StringVar(&c.EmbeddedNATSListen, "embedded-nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens (port 0 picks a free one)")
 	fs.StringVar(&c.WatcherURL, "watcher-url", "", "base URL of Watcher, e.g. https://watcher.example (required)")
 	fs.StringVar(&apiKey, "watcher-api-key", "", "Watcher system API key (prefer --watcher-api-key-file)")

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"github.com/watcherbridge/watcherbridge/events"
 	"github.com/watcherbridge/watcherbridge/events/activation"
@@ -90,8 +89,13 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		return err
 	}
+	natsTokenFile := filepath.Join(*dataDir, "nats-token")
+	if err := os.WriteFile(natsTokenFile, []byte(events.RandomID()+"\n"), 0o600); err != nil {
+		return err
+	}
 	cfg := serveConfig{
 		IngestTokenFile: tokenFile,
+		NATSTokenFile:   natsTokenFile,
 		DataDir:         *dataDir, Listen: "127.0.0.1:0", EmbeddedNATSListen: "127.0.0.1:0",
 		WatcherURL: watcherURL, watcherAPIKey: apiKey, Inventory: filepath.Join(*examples, "inventory.csv"),
 		Unassigned: handlers.Hold, MaxBodyBytes: 32 << 20, ShutdownTimeout: 10 * time.Second,
@@ -121,7 +125,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	case <-time.After(60 * time.Second):
 		return fmt.Errorf("bridge did not start within 60s (log: %s)", *logFile)
 	}
-	say("bridge up: ingest http://%s/activations, JetStream %s, state in %s", where.HTTP, where.NATS, *dataDir)
+	say("bridge up: ingest http://%s/activations, JetStream %s, state in %s", where.HTTP, redactURL(where.NATS), *dataDir)
 	say("inventory %s published as camera.assigned events", cfg.Inventory)
 
 	// 3. What must happen: every activated camera that billing sold ends
@@ -343,7 +347,7 @@ func pushFile(ctx context.Context, url, path, token string) (handlers.IngestRepl
 }
 
 func publishOne(ctx context.Context, natsURL string, env events.Envelope) error {
-	nc, err := connectNATS(natsURL, "watcherbridge-demo", zerolog.Nop())
+	nc, err := dialNATS(natsURL, "watcherbridge-demo")
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"github.com/watcherbridge/watcherbridge/events"
 	"github.com/watcherbridge/watcherbridge/handlers"
@@ -49,7 +48,7 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs := flag.NewFlagSet("watcherbridge dlq "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, dlqUsage); fs.PrintDefaults() }
-	natsURL := fs.String("nats-url", defaultNATSURL, "NATS server of the bridge")
+	natsURLOf := natsFlags(fs)
 	output := fs.String("output", "table", "table for people, json for scripts")
 	topic := fs.String("topic", "", "only dead letters of this topic, e.g. camera.activated")
 	since := fs.String("since", "", "only dead letters stored since TIME (RFC 3339, or a duration like 24h)")
@@ -96,7 +95,11 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 		return fmt.Errorf("unknown dlq command %q: want list, show, retry or drop", sub)
 	}
 
-	nc, err := connectNATS(*natsURL, "watcherbridge-dlq", zerolog.Nop())
+	natsURL, err := natsURLOf()
+	if err != nil {
+		return err
+	}
+	nc, err := dialNATS(natsURL, "watcherbridge-dlq")
 	if err != nil {
 		return err
 	}
@@ -109,7 +112,7 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer cancel()
 	stream, err := js.Stream(ctx, events.DeadLetterStream)
 	if err != nil {
-		return fmt.Errorf("stream %s on %s: %w (is the bridge's NATS reachable? check --nats-url)", events.DeadLetterStream, redactURL(*natsURL), err)
+		return fmt.Errorf("stream %s on %s: %w (is the bridge's NATS reachable? check --nats-url)", events.DeadLetterStream, redactURL(natsURL), err)
 	}
 	d := &dlq{stream: stream, pub: events.NewPublisher(js), json: *output == "json", out: stdout}
 

@@ -113,3 +113,41 @@ func TestIngestAuthTLSAndRotation(t *testing.T) {
 type errSentinel string
 
 func (e errSentinel) Error() string { return string(e) }
+
+// TestTokenFileChangeNeedsNoSignal: a secret updated in place (as kubelet
+// does with mounted secrets) is picked up without SIGHUP.
+func TestTokenFileChangeNeedsNoSignal(t *testing.T) {
+	integration(t)
+	_, url := fakeWatcher(t, false)
+	tokenFile := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(tokenFile, []byte("token-one\n"), 0o600)
+	cfg := testConfig(t, url)
+	cfg.InsecureNoAuth = false
+	cfg.IngestTokenFile = tokenFile
+	cfg.ReloadEvery = 20 * time.Millisecond
+	b := startBridge(t, cfg, "poll")
+	status := func(token string) int {
+		req, _ := http.NewRequest(http.MethodPost, b.url("/activations"), strings.NewReader(`[{"agent_serial":"POLL-1"}]`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status("token-one"); got != http.StatusOK {
+		t.Fatalf("initial token: HTTP %d", got)
+	}
+	os.WriteFile(tokenFile, []byte("token-two\n"), 0o600)
+	eventually(t, settle, "new token accepted without a signal", func() error {
+		if status("token-two") != http.StatusOK {
+			return errSentinel("not yet")
+		}
+		return nil
+	})
+	if got := status("token-one"); got != http.StatusUnauthorized {
+		t.Errorf("retired token: HTTP %d, want 401", got)
+	}
+}

@@ -17,7 +17,7 @@ import (
 // SyncAlways makes the server fsync before it acknowledges a publish: by
 // default file storage syncs every two minutes, and an acknowledged push
 // must survive a power cut. A cluster relies on replication instead.
-func startEmbeddedNATS(listen, dataDir string, log zerolog.Logger) (*server.Server, error) {
+func startEmbeddedNATS(listen, dataDir, token string, log zerolog.Logger) (*server.Server, error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("--embedded-nats-listen %q: %w", listen, err)
@@ -37,6 +37,9 @@ func startEmbeddedNATS(listen, dataDir string, log zerolog.Logger) (*server.Serv
 		StoreDir:   filepath.Join(dataDir, "jetstream"),
 		SyncAlways: true,
 		NoSigs:     true,
+		// With a token, every client (the bridge's own connections, the
+		// CLI, the nats tool) must present it.
+		Authorization: token,
 		// The server's own startup banner is noise in our logs; its
 		// warnings and errors are kept.
 		NoLog: false,

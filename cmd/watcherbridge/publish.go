@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"github.com/watcherbridge/watcherbridge/events"
 	"github.com/watcherbridge/watcherbridge/events/activation"
@@ -26,7 +25,7 @@ func runPublish(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintln(stderr, "The JSON is the event's data, or a whole CloudEvents envelope (with specversion).")
 		fs.PrintDefaults()
 	}
-	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server of the bridge")
+	natsURLOf := natsFlags(fs)
 	data := fs.String("data", "", "event data as JSON")
 	file := fs.String("file", "", "file holding the event data (or - for standard input)")
 	id := fs.String("id", "", "event id (default: a new random id)")
@@ -66,7 +65,11 @@ func runPublish(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 
-	nc, err := connectNATS(*natsURL, "watcherbridge-publish", zerolog.Nop())
+	natsURL, err := natsURLOf()
+	if err != nil {
+		return err
+	}
+	nc, err := dialNATS(natsURL, "watcherbridge-publish")
 	if err != nil {
 		return err
 	}
@@ -79,7 +82,7 @@ func runPublish(ctx context.Context, args []string, getenv func(string) string, 
 	defer cancel()
 	dup, err := events.NewPublisher(js).PublishEnvelope(ctx, env)
 	if err != nil {
-		return fmt.Errorf("publish %s to %s: %w (is the bridge running? check --nats-url)", env.ID, *natsURL, err)
+		return fmt.Errorf("publish %s to %s: %w (is the bridge running? check --nats-url)", env.ID, redactURL(natsURL), err)
 	}
 	out := json.NewEncoder(stdout)
 	out.SetIndent("", "  ")

@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -86,9 +90,15 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		}
 	}()
 
-	natsURL := cfg.NATSURL
-	if natsURL == "" {
-		ns, err := startEmbeddedNATS(cfg.EmbeddedNATSListen, cfg.DataDir, log)
+	natsToken := ""
+	if cfg.NATSTokenFile != "" {
+		if natsToken, err = readSecretFile(cfg.NATSTokenFile); err != nil {
+			return fmt.Errorf("--nats-token-file: %w", err)
+		}
+	}
+	natsURL := withToken(cfg.NATSURL, natsToken)
+	if cfg.NATSURL == "" {
+		ns, err := startEmbeddedNATS(cfg.EmbeddedNATSListen, cfg.DataDir, natsToken, log)
 		if err != nil {
 			return err
 		}
@@ -96,8 +106,11 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 			ns.Shutdown()
 			ns.WaitForShutdown()
 		}()
-		natsURL = ns.ClientURL()
-		log.Info().Str("nats_url", natsURL).Msg("embedded JetStream started")
+		natsURL = withToken(ns.ClientURL(), natsToken)
+		log.Info().Str("nats_url", redactURL(natsURL)).Msg("embedded JetStream started")
+		if natsToken == "" {
+			log.Warn().Msg("embedded NATS accepts any client that can reach " + cfg.EmbeddedNATSListen + ": anyone on this host can publish billing events; set --nats-token-file")
+		}
 	}
 
 	nc, err := connectNATS(natsURL, "watcherbridge", log)
@@ -256,7 +269,7 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		adminAddr = admin.addr
 		log.Info().Str("listen", adminAddr).Msg("admin listening")
 	}
-	if cfg.reload != nil {
+	if cfg.reload != nil || cfg.ReloadEvery > 0 {
 		go reloadSecrets(ctx, cfg, watcher, edge, certs, log)
 	}
 	if ready != nil {
@@ -321,6 +334,17 @@ func provision(ctx context.Context, js jetstream.JetStream, cfg serveConfig) (ev
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// dialNATS is how commands (publish, dlq, the demo) connect: one attempt,
+// so a wrong URL or token is an error at once instead of a command that
+// waits forever.
+func dialNATS(url, name string) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, nats.Name(name), nats.Timeout(5*time.Second), nats.MaxReconnects(3))
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS %s: %w", redactURL(url), err)
+	}
+	return nc, nil
 }
 
 // connectNATS opens a connection that reconnects forever: the bridge must
@@ -519,18 +543,48 @@ func startHTTP(addr, flag string, h http.Handler, writeTimeout time.Duration, tl
 	return hs, nil
 }
 
-// reloadSecrets re-reads keys kept in files whenever cfg.reload fires, so a
-// rotated key (a remounted Kubernetes secret, a new credentials file, a
-// renewed certificate) is picked up without a restart. A file that cannot
-// be read keeps what was in use.
+// reloadSecrets re-reads keys kept in files on SIGHUP (cfg.reload) and
+// every cfg.ReloadEvery, so a rotated key (a Kubernetes secret updated in
+// place, a new credentials file, a renewed certificate) is picked up
+// without a restart. Only a change is applied and logged; a file that
+// cannot be read keeps what was in use.
 func reloadSecrets(ctx context.Context, cfg serveConfig, watcher *watcherclient.Client, edge *handlers.Edge, certs *handlers.CertReloader, log zerolog.Logger) {
+	var tick <-chan time.Time
+	if cfg.ReloadEvery > 0 {
+		t := time.NewTicker(cfg.ReloadEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	seen := map[string][32]byte{}
+	changed := func(files ...string) bool {
+		diff := false
+		for _, f := range files {
+			if f == "" {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue // reported when applied
+			}
+			sum := sha256.Sum256(b)
+			if old, ok := seen[f]; !ok || old != sum {
+				diff = diff || ok // the first look only records
+				seen[f] = sum
+			}
+		}
+		return diff
+	}
+	changed(cfg.WatcherAPIKeyFile, cfg.IngestTokenFile, cfg.IngestBasicFile, cfg.TLSCert, cfg.TLSKey)
 	for {
+		forced := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-cfg.reload:
+			forced = true
+		case <-tick:
 		}
-		if cfg.WatcherAPIKeyFile != "" {
+		if cfg.WatcherAPIKeyFile != "" && (changed(cfg.WatcherAPIKeyFile) || forced) {
 			if key, err := readSecretFile(cfg.WatcherAPIKeyFile); err != nil {
 				log.Error().Err(err).Msg("reload: keeping the current Watcher API key")
 			} else {
@@ -538,7 +592,7 @@ func reloadSecrets(ctx context.Context, cfg serveConfig, watcher *watcherclient.
 				log.Info().Str("file", cfg.WatcherAPIKeyFile).Msg("reload: Watcher API key re-read")
 			}
 		}
-		if cfg.IngestTokenFile != "" || cfg.IngestBasicFile != "" {
+		if (cfg.IngestTokenFile != "" || cfg.IngestBasicFile != "") && (changed(cfg.IngestTokenFile, cfg.IngestBasicFile) || forced) {
 			if tokens, basic, err := readIngestCredentials(cfg.IngestTokenFile, cfg.IngestBasicFile); err != nil {
 				log.Error().Err(err).Msg("reload: keeping the current ingest credentials")
 			} else {
@@ -546,7 +600,7 @@ func reloadSecrets(ctx context.Context, cfg serveConfig, watcher *watcherclient.
 				log.Info().Int("tokens", len(tokens)).Int("basic_users", len(basic)).Msg("reload: ingest credentials re-read")
 			}
 		}
-		if certs != nil {
+		if certs != nil && (changed(cfg.TLSCert, cfg.TLSKey) || forced) {
 			if err := certs.Reload(); err != nil {
 				log.Error().Err(err).Msg("reload: keeping the current TLS certificate")
 			} else {
@@ -582,4 +636,44 @@ func newEdge(cfg serveConfig, log zerolog.Logger) (*handlers.Edge, *handlers.Cer
 	}
 	certs, err := handlers.NewCertReloader(cfg.TLSCert, cfg.TLSKey)
 	return edge, certs, err
+}
+
+// withToken puts a NATS token into every URL of a comma-separated list,
+// unless a URL already carries credentials. nats.go reads a token from the
+// URL's user part, so every connection (ours and the CLI's) authenticates
+// the same way.
+func withToken(urls, token string) string {
+	if token == "" || urls == "" {
+		return urls
+	}
+	parts := strings.Split(urls, ",")
+	for i, u := range parts {
+		u = strings.TrimSpace(u)
+		scheme, rest, ok := strings.Cut(u, "://")
+		if !ok {
+			scheme, rest = "nats", u
+		}
+		if !strings.Contains(rest, "@") {
+			u = scheme + "://" + url.User(token).String() + "@" + rest
+		}
+		parts[i] = u
+	}
+	return strings.Join(parts, ",")
+}
+
+// natsFlags adds the NATS connection flags every command that talks to the
+// bridge's NATS shares, and returns a function giving the URL to dial.
+func natsFlags(fs *flag.FlagSet) func() (string, error) {
+	u := fs.String("nats-url", defaultNATSURL, "NATS server of the bridge (a token may be given as nats://TOKEN@host:port)")
+	tokenFile := fs.String("nats-token-file", "", "file holding the NATS token (the bridge's --nats-token-file)")
+	return func() (string, error) {
+		if *tokenFile == "" {
+			return *u, nil
+		}
+		tok, err := readSecretFile(*tokenFile)
+		if err != nil {
+			return "", fmt.Errorf("--nats-token-file: %w", err)
+		}
+		return withToken(*u, tok), nil
+	}
 }
