@@ -97,6 +97,8 @@ type AdminAPIConfig struct {
 	WatcherHealth func() error
 	// Circuit is the circuit breaker's state: closed, half-open or open.
 	Circuit func() string
+	// NATS is nil while the bridge is connected to NATS, else why not.
+	NATS func() error
 	// Probe calls Watcher once, cheaply, to tell whether it answers now.
 	Probe func(ctx context.Context) error
 	// Replayer runs POST /admin/replay; nil disables it.
@@ -328,8 +330,10 @@ func (a *AdminAPI) subscriber(w http.ResponseWriter, r *http.Request) {
 type Status struct {
 	Consumers   []ConsumerLag `json:"consumers"`
 	DeadLetters *uint64       `json:"dead_letters,omitempty"`
-	Store       StoreStatus   `json:"store"`
-	Watcher     WatcherStatus `json:"watcher"`
+	// NATS is "connected" or why the bridge is not.
+	NATS    string        `json:"nats"`
+	Store   StoreStatus   `json:"store"`
+	Watcher WatcherStatus `json:"watcher"`
 	// Errors lists what could not be read.
 	Errors []string `json:"errors,omitempty"`
 }
@@ -353,10 +357,19 @@ type WatcherStatus struct {
 }
 
 func (a *AdminAPI) status(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	// Each source gets its own deadline: a broker that does not answer
+	// must not use up the time of the Watcher probe and make Watcher look
+	// down during an incident that is NATS's.
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	st := Status{Consumers: []ConsumerLag{}}
-	if s := a.cfg.Streams; s != nil {
+	st := Status{Consumers: []ConsumerLag{}, NATS: "connected"}
+	natsUp := true
+	if a.cfg.NATS != nil {
+		if err := a.cfg.NATS(); err != nil {
+			st.NATS, natsUp = err.Error(), false
+		}
+	}
+	if s := a.cfg.Streams; s != nil && natsUp {
 		if c, err := s.Consumers(ctx); err != nil {
 			st.Errors = append(st.Errors, "consumers: "+err.Error())
 		} else {
@@ -393,7 +406,9 @@ func (a *AdminAPI) status(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if a.cfg.Probe != nil {
-		if err := a.cfg.Probe(ctx); err != nil {
+		pctx, pcancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer pcancel()
+		if err := a.cfg.Probe(pctx); err != nil {
 			st.Watcher.Error = err.Error()
 		} else {
 			st.Watcher.Reachable = true

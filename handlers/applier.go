@@ -472,18 +472,23 @@ func (a *Applier) process(ctx context.Context, group []*request) {
 				}
 			}
 			if w.send {
-				evID := ""
+				evID, cause := "", last
 				switch {
 				case last != nil:
 					evID = last.ev.ID
 				case len(w.reqs) > 0:
-					evID = w.reqs[len(w.reqs)-1].ev.ID
+					cause = w.reqs[len(w.reqs)-1]
+					evID = cause.ev.ID
 				case w.via != nil:
 					evID = lastEventID(w.via)
 				}
 				hash, masked := w.hash, w.masked
-				changes = append(changes, appliedChange{serial: w.rec.Serial, name: w.desired.Name, eventID: evID,
-					fields: changedFields(w.rec.Applied, hash, masked)})
+				ch := appliedChange{serial: w.rec.Serial, name: w.desired.Name, eventID: evID,
+					fields: changedFields(w.rec.Applied, hash, masked)}
+				if cause != nil {
+					ch.eventType, ch.delivery = cause.ev.Type, DeliveryOf(cause.ctx)
+				}
+				changes = append(changes, ch)
 				w.rec.Applied = &store.Applied{Hash: hash, Fields: masked, EventID: evID, At: now}
 			}
 			if err := tx.PutCamera(w.rec); err != nil {
@@ -668,8 +673,9 @@ func newer(ev events.Envelope, t time.Time, id string) bool {
 
 // appliedChange is one camera Watcher now holds differently.
 type appliedChange struct {
-	serial, name, eventID string
-	fields                []string
+	serial, name, eventID, eventType string
+	delivery                         uint64
+	fields                           []string
 }
 
 func (a *Applier) logChanges(changes []appliedChange) {
@@ -677,8 +683,14 @@ func (a *Applier) logChanges(changes []appliedChange) {
 		return
 	}
 	for _, c := range changes {
-		a.cfg.Log.Info().Str("subject", c.serial).Str("camera", c.name).Str("event_id", c.eventID).
-			Strs("changed", c.fields).Msg("camera applied to Watcher")
+		ev := a.cfg.Log.Info().Str(FieldSubject, c.serial).Str("camera", c.name).Str(FieldEventID, c.eventID)
+		if c.eventType != "" {
+			ev = ev.Str(FieldEventType, c.eventType)
+		}
+		if c.delivery > 0 {
+			ev = ev.Uint64(FieldDelivery, c.delivery)
+		}
+		ev.Strs("changed", c.fields).Msg("camera applied to Watcher")
 	}
 }
 
@@ -708,4 +720,21 @@ func changedFields(prev *store.Applied, hash string, masked json.RawMessage) []s
 	}
 	sort.Strings(out)
 	return out
+}
+
+type deliveryKey struct{}
+
+// WithDelivery records in ctx how many times the message being applied was
+// delivered, so lines about its effect can say so.
+func WithDelivery(ctx context.Context, n uint64) context.Context {
+	return context.WithValue(ctx, deliveryKey{}, n)
+}
+
+// DeliveryOf is what WithDelivery recorded, 0 when nothing was.
+func DeliveryOf(ctx context.Context) uint64 {
+	if ctx == nil {
+		return 0
+	}
+	n, _ := ctx.Value(deliveryKey{}).(uint64)
+	return n
 }

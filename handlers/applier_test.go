@@ -318,14 +318,15 @@ func TestAppliedChangeIsLoggedWithFields(t *testing.T) {
 		t.Fatalf("%d log lines, want one per applied change:\n%s", len(lines), buf.String())
 	}
 	var second struct {
-		Subject string   `json:"subject"`
-		Changed []string `json:"changed"`
+		Subject   string   `json:"subject"`
+		EventType string   `json:"event_type"`
+		Changed   []string `json:"changed"`
 	}
 	if err := json.Unmarshal([]byte(lines[1]), &second); err != nil {
 		t.Fatal(err)
 	}
 	// The new activation changes agent_id, agent_key (hash only) and the stream url.
-	if second.Subject != "SN-LOG" || !slices.Contains(second.Changed, "agent_id") || slices.Contains(second.Changed, "title") {
+	if second.Subject != "SN-LOG" || second.EventType != "camera.activated" || !slices.Contains(second.Changed, "agent_id") || slices.Contains(second.Changed, "title") {
 		t.Errorf("second change logged %+v, want agent_id among the changed fields and not title", second)
 	}
 	if strings.Contains(buf.String(), "secret-SN-LOG") {

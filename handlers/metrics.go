@@ -56,6 +56,23 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// Init creates the series alerts watch at zero, so the first dead letter,
+// rejected row or refused key after a start shows as an increase (a series
+// that first appears at 1 has none in Prometheus).
+func (m *Metrics) Init(topics []string) {
+	for _, t := range topics {
+		for _, o := range []string{"applied", "unchanged", "held", "duplicate", "stale", "retried", "dead_lettered"} {
+			m.events.WithLabelValues(t, o)
+		}
+	}
+	for _, r := range []string{"accepted", "duplicate", "rejected"} {
+		m.ingestRows.WithLabelValues(r)
+	}
+	for _, st := range []string{"200", "401", "403", "429", "500", "503", "error"} {
+		m.watcherReqs.WithLabelValues("POST /cameras/import", st)
+	}
+}
+
 // Register adds collectors of other parts (store size, consumer lag).
 func (m *Metrics) Register(c ...prometheus.Collector) { m.reg.MustRegister(c...) }
 

@@ -33,7 +33,7 @@ func exported(t *testing.T) map[string]bool {
 		}
 	}
 	// Collectors that need a broker or a file: their descriptions suffice.
-	for _, name := range []string{"watcherbridge_consumer_pending_messages", "watcherbridge_consumer_ack_pending_messages", "watcherbridge_dead_letters", "watcherbridge_store_bytes"} {
+	for _, name := range []string{"watcherbridge_consumer_pending_messages", "watcherbridge_consumer_ack_pending_messages", "watcherbridge_dead_letters", "watcherbridge_store_bytes", "watcherbridge_reconcile_drift"} {
 		names[name] = true
 	}
 	return names

@@ -101,7 +101,7 @@ func (w *Worker) Handle(msg *message.Message) error {
 	}
 	var outcome Outcome
 	if err == nil {
-		actx, cancel := context.WithTimeout(ctx, w.workTimeout)
+		actx, cancel := context.WithTimeout(WithDelivery(ctx, delivered), w.workTimeout)
 		outcome, err = w.applier.Apply(actx, env)
 		cancel()
 	}

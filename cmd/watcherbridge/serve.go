@@ -58,6 +58,7 @@ type addrs struct {
 // ready, if not nil, is called once everything is up.
 func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(addrs)) error {
 	metrics := handlers.NewMetrics()
+	metrics.Init(events.Topics())
 	// Everything that can be refused for its settings is checked before
 	// anything starts.
 	watcher, err := watcherclient.New(watcherclient.Config{BaseURL: cfg.WatcherURL, APIKey: cfg.watcherAPIKey, Timeout: cfg.WatcherTimeout,
@@ -122,7 +123,7 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	prov, err := provision(ctx, js, cfg)
+	prov, err := provision(ctx, js, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -247,6 +248,7 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 			Streams:       jsStatus{js: js},
 			WatcherHealth: func() error { return errors.Join(applier.Health(), breaker.Health()) },
 			Circuit:       breaker.State,
+			NATS:          natsReady,
 			Probe: func(ctx context.Context) error {
 				_, err := watcher.ListCameras(ctx, watcherclient.ListOptions{Limit: 1})
 				return err
@@ -315,7 +317,7 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	return runErr
 }
 
-func provision(ctx context.Context, js jetstream.JetStream, cfg serveConfig) (events.ProvisionResult, error) {
+func provision(ctx context.Context, js jetstream.JetStream, cfg serveConfig, log zerolog.Logger) (events.ProvisionResult, error) {
 	// A cluster that is still electing leaders answers "unavailable" for a
 	// few seconds; retry within a bound instead of failing the start.
 	deadline := time.Now().Add(60 * time.Second)
@@ -325,10 +327,11 @@ func provision(ctx context.Context, js jetstream.JetStream, cfg serveConfig) (ev
 		cancel()
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			if err != nil {
-				err = fmt.Errorf("provision JetStream streams and consumers: %w", err)
+				err = fmt.Errorf("provision JetStream streams and consumers (is NATS running and reachable? check --nats-url): %w", err)
 			}
 			return res, err
 		}
+		log.Warn().Err(err).Msg("waiting for NATS JetStream before starting; retrying for up to a minute")
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):

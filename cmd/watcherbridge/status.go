@@ -151,6 +151,7 @@ func printStatus(w io.Writer, st handlers.Status) {
 	if !st.Watcher.Reachable {
 		reach = "UNREACHABLE: " + st.Watcher.Error
 	}
+	fmt.Fprintf(w, "NATS:          %s\n", orDash(st.NATS))
 	fmt.Fprintf(w, "Watcher:       %s, circuit %s\n", reach, orDash(st.Watcher.Circuit))
 	if st.Watcher.Health != "" {
 		fmt.Fprintf(w, "               not ready: %s\n", st.Watcher.Health)
