@@ -137,6 +137,9 @@ func runReplay(ctx context.Context, args []string, getenv func(string) string, s
 		fs.Usage()
 		return errors.New("replay needs --topic")
 	}
+	if *fromSeq > 0 && *toSeq > 0 && *fromSeq > *toSeq {
+		return fmt.Errorf("--from-seq %d is after --to-seq %d: the range is empty", *fromSeq, *toSeq)
+	}
 	now := time.Now()
 	q := handlers.ReplayQuery{Topic: *topic, Subject: *subject, FromSeq: *fromSeq, ToSeq: *toSeq,
 		ReplayOptions: handlers.ReplayOptions{Force: *force, DryRun: *dryRun}}
