@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+
+	"github.com/rs/zerolog"
 
 	"github.com/watcherbridge/watcherbridge/events"
 	"github.com/watcherbridge/watcherbridge/handlers/plans"
@@ -49,6 +52,145 @@ type subWork struct {
 	// group is every subscriber of the group, so a claim on a login or a
 	// Watcher user made earlier in the same group counts.
 	group map[string]*subWork
+	// cause says why Watcher is written, for the audit lines; the zero
+	// value means the live events of reqs.
+	cause auditCause
+}
+
+// auditCause is why the bridge wrote to Watcher, as told by the audit
+// lines (one Info line per Watcher write).
+type auditCause struct {
+	kind string // "event" (live; the zero value), "replay" or "reconcile"
+	// ev is the event that caused the write: the live or replayed one.
+	ev *events.Envelope
+	// problem and changed are what a reconciliation found: missing or
+	// different, and the fields Watcher held differently.
+	problem string
+	changed []string
+}
+
+func (c auditCause) kindName() string {
+	if c.kind == "" {
+		return "event"
+	}
+	return c.kind
+}
+
+// auditMessages are the audit lines' messages by cause and write.
+var auditMessages = map[string]map[string]string{
+	"event": {
+		"user create": "user created in Watcher", "user update": "user updated in Watcher",
+		"folder grant": "folder access granted", "folder revoke": "folder access revoked",
+	},
+	"replay": {
+		"user create": "user re-sent by replay", "user update": "user re-sent by replay",
+		"folder grant": "folder access re-sent by replay", "folder revoke": "folder access re-sent by replay",
+		"camera": "camera re-sent by replay",
+	},
+	"reconcile": {
+		"user create": "user fixed by reconcile", "user update": "user fixed by reconcile",
+		"folder grant": "folder access fixed by reconcile", "folder revoke": "folder access fixed by reconcile",
+		"camera": "camera fixed by reconcile",
+	},
+}
+
+// auditLine starts the Info line of one Watcher write (what is "user
+// create", "folder revoke", "camera" and so on), with its subject and
+// cause, and returns it with its message; nil when the applier has no
+// logger. Callers add the object and the changed field names, never a
+// secret's value.
+func (a *Applier) auditLine(cause auditCause, what, subject string) (*zerolog.Event, string) {
+	if a.cfg.Log == nil {
+		return nil, ""
+	}
+	kind := cause.kindName()
+	e := a.cfg.Log.Info().Str("subject", subject)
+	if _, action, ok := strings.Cut(what, " "); ok {
+		e = e.Str("action", action)
+	}
+	e = e.Str("cause", kind)
+	if cause.ev != nil {
+		e = e.Str("event_id", cause.ev.ID).Str("event_type", cause.ev.Type)
+	}
+	if cause.problem != "" {
+		e = e.Str("problem", cause.problem)
+	}
+	msg := auditMessages[kind][what]
+	if msg == "" {
+		msg = what + " written to Watcher"
+	}
+	return e, msg
+}
+
+// subCause is the cause of the subscriber's writes: the one set by a
+// replay or reconciliation, else the newest live event of the group that
+// was not stale.
+func subCause(sw *subWork) auditCause {
+	if sw.cause.kind != "" {
+		return sw.cause
+	}
+	c := auditCause{kind: "event"}
+	for _, r := range sw.reqs {
+		if r.outcome != Stale {
+			c.ev = &r.ev
+		}
+	}
+	if c.ev == nil && len(sw.reqs) > 0 {
+		c.ev = &sw.reqs[len(sw.reqs)-1].ev
+	}
+	return c
+}
+
+// maskedUser is the user as sent, without the password, for the record
+// and the audit lines.
+func maskedUser(u watcherclient.User) json.RawMessage {
+	u.Password = ""
+	b, _ := json.Marshal(u)
+	return b
+}
+
+// userChanged names the fields of the user sent that differ from what was
+// last sent (all of them when that is unknown), and password when a new
+// one was sent; reconcile names what Watcher held differently instead.
+func userChanged(sw *subWork, cause auditCause, masked json.RawMessage, passwordSent bool) []string {
+	var out []string
+	if cause.problem == "different" {
+		out = slices.Clone(cause.changed)
+	} else {
+		var prev json.RawMessage
+		if sw.orig.AppliedUser != nil && cause.problem == "" {
+			prev = sw.orig.AppliedUser.Fields
+		}
+		out = changedFields(&store.Applied{Fields: prev}, "", masked)
+	}
+	if passwordSent && !slices.Contains(out, "password") {
+		if p := sw.orig.Profile; p == nil || sw.rec.Profile == nil || p.PasswordHash != sw.rec.Profile.PasswordHash || cause.problem != "" {
+			out = append(out, "password")
+		}
+	}
+	slices.Sort(out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// folderChanged names what a grant changes next to the previous applied
+// mark: access itself, or the permissions that differ.
+func folderChanged(prev string, g store.FolderGrant, user int64) []string {
+	var dvr, ptz bool
+	var was int64
+	if n, _ := fmt.Sscanf(prev, "granted:%d:%t:%t", &was, &dvr, &ptz); n != 3 || was != user {
+		return []string{"access", "can_use_ptz", "can_view_dvr"}
+	}
+	out := []string{}
+	if ptz != g.CanUsePTZ {
+		out = append(out, "can_use_ptz")
+	}
+	if dvr != g.CanViewDVR {
+		out = append(out, "can_view_dvr")
+	}
+	return out
 }
 
 // isSubscriberEvent tells the events keyed by subscriber.
@@ -251,15 +393,25 @@ func (a *Applier) syncSubscriber(ctx context.Context, sw *subWork) error {
 		return &PermanentError{Reason: "the bridge has no Watcher directory client for subscriber events"}
 	}
 	if u, hash, ok := desiredUser(rec, a.cfg.Plans); ok && (rec.UserID == 0 || rec.AppliedUser == nil || rec.AppliedUser.Hash != hash) {
+		masked := maskedUser(u)
 		if sw.password != "" {
 			u.Password = sw.password
 		}
-		id, err := a.putUser(ctx, sw, u)
+		id, created, err := a.putUser(ctx, sw, u)
 		if err != nil {
 			return err
 		}
+		cause := subCause(sw)
+		what := "user update"
+		if created {
+			what = "user create"
+		}
+		if e, msg := a.auditLine(cause, what, rec.ID); e != nil {
+			e.Int64("user_id", id).Str("login", u.Login).Int64("organization_id", *u.OrganizationID).
+				Strs("changed", userChanged(sw, cause, masked, u.Password != "")).Msg(msg)
+		}
 		rec.UserID = id
-		rec.AppliedUser = &store.Applied{Hash: hash, EventID: lastEventID(sw), At: a.now()}
+		rec.AppliedUser = &store.Applied{Hash: hash, Fields: masked, EventID: lastEventID(sw), At: a.now()}
 		sw.wrote = true
 	}
 	if rec.UserID == 0 {
@@ -273,16 +425,34 @@ func (a *Applier) syncSubscriber(ctx context.Context, sw *subWork) error {
 			continue
 		}
 		var err error
+		var audit *zerolog.Event
+		var msg string
+		cause := subCause(sw)
+		cause.problem, cause.changed = "", nil // reconcile compares users, not folders
 		if want {
 			_, err = dir.GrantFolder(ctx, g.OrganizationID, g.FolderID, watcherclient.FolderPermission{UserID: rec.UserID, CanViewDVR: g.CanViewDVR, CanUsePTZ: g.CanUsePTZ})
+			if audit, msg = a.auditLine(cause, "folder grant", rec.ID); audit != nil {
+				prev := ""
+				if pg := sw.orig.Folder(g.FolderKey); pg != nil {
+					prev = pg.Applied
+				}
+				audit = audit.Bool("can_view_dvr", g.CanViewDVR).Bool("can_use_ptz", g.CanUsePTZ).
+					Strs("changed", folderChanged(prev, *g, rec.UserID))
+			}
 		} else if g.Applied != "" { // never granted by us: nothing to revoke
 			err = dir.RevokeFolder(ctx, g.OrganizationID, g.FolderID, rec.UserID)
 			if watcherclient.IsNotFound(err) {
-				err = nil // already without access
+				err = nil // already without access: Watcher did not change
+			} else if audit, msg = a.auditLine(cause, "folder revoke", rec.ID); audit != nil {
+				audit = audit.Strs("changed", []string{"access"})
 			}
 		}
 		if err != nil {
 			return classifyDirectory(fmt.Sprintf("folder %d of organization %d for subscriber %s", g.FolderID, g.OrganizationID, rec.ID), err)
+		}
+		if audit != nil {
+			audit.Int64("user_id", rec.UserID).Str("login", userLogin(rec)).Int64("organization_id", g.OrganizationID).
+				Int64("folder_id", g.FolderID).Msg(msg)
 		}
 		if want || g.Applied != "" {
 			sw.wrote = true
@@ -296,42 +466,50 @@ func (a *Applier) syncSubscriber(ctx context.Context, sw *subWork) error {
 // it finds the user by exact login (search is a substring match) or
 // creates it. A user found that way but mapped to another subscriber is
 // refused before any write.
-func (a *Applier) putUser(ctx context.Context, sw *subWork, u watcherclient.User) (int64, error) {
+func (a *Applier) putUser(ctx context.Context, sw *subWork, u watcherclient.User) (id int64, created bool, err error) {
 	dir := a.cfg.Directory
-	id := sw.rec.UserID
+	id = sw.rec.UserID
 	op := "user " + u.Login
 	if id != 0 {
 		_, err := dir.UpdateUser(ctx, id, u)
 		if err == nil {
-			return id, nil
+			return id, false, nil
 		}
 		if !watcherclient.IsNotFound(err) {
-			return 0, classifyDirectory(op, err)
+			return 0, false, classifyDirectory(op, err)
 		}
 		// Deleted in Watcher by hand: find or create it again.
 	}
 	found, ok, err := dir.FindUserByLogin(ctx, u.Login)
 	if err != nil {
-		return 0, classifyDirectory(op, err)
+		return 0, false, classifyDirectory(op, err)
 	}
 	if ok {
 		owner, err := a.userOwner(sw, found.ID)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if owner != "" {
-			return 0, &PermanentError{Reason: fmt.Sprintf("subscriber %s: Watcher user %d (login %q) already belongs to subscriber %s; nothing was changed in Watcher", sw.rec.ID, found.ID, u.Login, owner)}
+			return 0, false, &PermanentError{Reason: fmt.Sprintf("subscriber %s: Watcher user %d (login %q) already belongs to subscriber %s; nothing was changed in Watcher", sw.rec.ID, found.ID, u.Login, owner)}
 		}
 		if _, err := dir.UpdateUser(ctx, found.ID, u); err != nil {
-			return 0, classifyDirectory(op, err)
+			return 0, false, classifyDirectory(op, err)
 		}
-		return found.ID, nil
+		return found.ID, false, nil
 	}
-	created, err := dir.CreateUser(ctx, u)
+	made, err := dir.CreateUser(ctx, u)
 	if err != nil {
-		return 0, classifyDirectory(op, err)
+		return 0, false, classifyDirectory(op, err)
 	}
-	return created.ID, nil
+	return made.ID, true, nil
+}
+
+// userLogin is the subscriber's login, for the audit lines.
+func userLogin(s *store.Subscriber) string {
+	if s.Profile == nil {
+		return ""
+	}
+	return s.Profile.Login
 }
 
 // classifyDirectory is classifyWatcher for user and folder calls, where a

@@ -117,15 +117,27 @@ func (rc *Reconciler) Every(ctx context.Context, d time.Duration) {
 		case <-t.C:
 		}
 		res, err := rc.Reconcile(ctx, ReconcileQuery{})
-		switch {
-		case err != nil && ctx.Err() == nil:
-			rc.log.Warn().Err(err).Msg("scheduled reconciliation failed")
-		case err == nil && len(res.Drift) > 0:
-			rc.log.Warn().Int("missing", res.Missing).Int("different", res.Different).Int("unknown", res.Unknown).
-				Msg("Watcher drifted from the desired state: run watcherbridge reconcile --fix")
-		case err == nil:
-			rc.log.Debug().Msg("reconciliation found no drift")
+		if ctx.Err() == nil {
+			rc.logScheduled(res, err)
 		}
+	}
+}
+
+// logScheduled reports a scheduled (report only) run. reconcile --fix is
+// suggested only for what it fixes: cameras and users missing or
+// different; cameras unknown to the bridge are never touched by it.
+func (rc *Reconciler) logScheduled(res ReconcileResult, err error) {
+	switch {
+	case err != nil:
+		rc.log.Warn().Err(err).Msg("scheduled reconciliation failed")
+	case res.Missing+res.Different > 0:
+		rc.log.Warn().Int("missing", res.Missing).Int("different", res.Different).Int("unknown", res.Unknown).
+			Msg("Watcher drifted from the desired state: run watcherbridge reconcile --fix")
+	case res.Unknown > 0:
+		rc.log.Warn().Int("unknown", res.Unknown).
+			Msg("Watcher holds cameras the bridge does not know; reconcile --fix leaves them alone: delete them in Watcher or send their events, if they should exist")
+	default:
+		rc.log.Debug().Msg("reconciliation found no drift")
 	}
 }
 
@@ -247,13 +259,15 @@ func (rc *Reconciler) Reconcile(ctx context.Context, q ReconcileQuery) (Reconcil
 
 	if q.Fix {
 		var extra []string
+		drift := map[string]Drift{}
 		for _, d := range res.Drift {
 			if d.storeKey != "" {
 				extra = append(extra, d.storeKey)
+				drift[d.storeKey] = d
 			}
 		}
 		if len(extra) > 0 {
-			rs := &resync{a: rc.applier, opts: ReplayOptions{Force: true}}
+			rs := &resync{a: rc.applier, opts: ReplayOptions{Force: true}, cause: "reconcile", drift: drift}
 			changes, _, err := rs.run(ctx, nil, extra...)
 			res.Changes = changes
 			if err != nil {

@@ -254,6 +254,32 @@ type resync struct {
 	// overlay keeps a dry run's merged records across batches, since
 	// nothing is written to the store.
 	overlay *overlay
+	// cause names the run in the audit lines: "replay" (the default) or
+	// "reconcile".
+	cause string
+	// drift is what a reconciliation found, by store key (camera key or
+	// extraSubscriber+id), for the audit lines.
+	drift map[string]Drift
+}
+
+// auditCause is why the run writes the record at key: the reconciliation's
+// finding, or the replay and the newest event replayed for the record.
+func (rs *resync) auditCause(key string, touched []*request) auditCause {
+	if rs.cause == "reconcile" {
+		c := auditCause{kind: "reconcile"} // no finding: resent with its subscriber
+		if d, ok := rs.drift[key]; ok {
+			c.problem = d.Problem
+			for _, f := range d.Diff {
+				c.changed = append(c.changed, f.Field)
+			}
+		}
+		return c
+	}
+	c := auditCause{kind: "replay"}
+	if len(touched) > 0 {
+		c.ev = &touched[len(touched)-1].ev
+	}
+	return c
 }
 
 type resyncStats struct{ merged, stale, invalid int }
@@ -426,6 +452,7 @@ func (rs *resync) batch(ctx context.Context, evs []events.Envelope, extra []stri
 			changes = append(changes, planned...)
 			continue
 		}
+		sw.cause = rs.auditCause(extraSubscriber+id, touched[extraSubscriber+id])
 		if rs.opts.Force {
 			sw.rec.AppliedUser = nil
 			for i := range sw.rec.Folders {
@@ -452,6 +479,7 @@ func (rs *resync) batch(ctx context.Context, evs []events.Envelope, extra []stri
 	// Cameras.
 	var rows []watcherclient.Camera
 	var sending []*work
+	var sendingKeys []string
 	changeOf := map[*work]int{}
 	for _, key := range order {
 		w := cams[key]
@@ -487,6 +515,7 @@ func (rs *resync) batch(ctx context.Context, evs []events.Envelope, extra []stri
 		w.hash, w.masked = hash, masked
 		rows = append(rows, desired)
 		sending = append(sending, w)
+		sendingKeys = append(sendingKeys, key)
 		changeOf[w] = len(changes)
 		changes = append(changes, c)
 	}
@@ -502,6 +531,11 @@ func (rs *resync) batch(ctx context.Context, evs []events.Envelope, extra []stri
 		return nil, st, nil
 	}
 	a.send(ctx, rows, sending)
+	for i, w := range sending {
+		if w.err == nil {
+			rs.auditCamera(sendingKeys[i], w, touched[sendingKeys[i]])
+		}
+	}
 	for w, i := range changeOf {
 		if w.err != nil {
 			changes[i].Action, changes[i].Error = "error", w.err.Error()
@@ -571,6 +605,33 @@ func (rs *resync) batch(ctx context.Context, evs []events.Envelope, extra []stri
 		return changes, st, fmt.Errorf("commit state: %w", err)
 	}
 	return changes, st, nil
+}
+
+// auditCamera logs one camera the run sent to Watcher, before its record
+// takes the new applied state.
+func (rs *resync) auditCamera(key string, w *work, touched []*request) {
+	cause := rs.auditCause(key, touched)
+	e, msg := rs.a.auditLine(cause, "camera", displayKey(key))
+	if e == nil {
+		return
+	}
+	prev, action := w.rec.Applied, "update"
+	if prev == nil {
+		action = "create"
+	}
+	var changed []string
+	switch cause.problem {
+	case "different": // what Watcher held differently
+		changed = slices.Clone(cause.changed)
+	case "missing": // all of it
+		changed = changedFields(nil, w.hash, w.masked)
+	default:
+		changed = changedFields(prev, w.hash, w.masked)
+	}
+	if changed == nil {
+		changed = []string{}
+	}
+	e.Str("action", action).Str("camera", w.desired.Name).Strs("changed", changed).Bool("forced", rs.opts.Force).Msg(msg)
 }
 
 // plannedSubscriber lists the user and folder calls the subscriber needs.
