@@ -173,7 +173,13 @@ func TestKillNineConverges(t *testing.T) {
 						break
 					}
 				}
-				time.Sleep(20 * time.Millisecond) // the sender's retry pause, not a wait for our work
+				// The sender's pause between retries, not a wait for our work.
+				select {
+				case <-time.After(20 * time.Millisecond):
+				case <-t.Context().Done():
+					pushed <- t.Context().Err()
+					return
+				}
 			}
 		}
 		pushed <- nil
