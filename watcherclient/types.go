@@ -1,7 +1,5 @@
 package watcherclient
 
-import "encoding/json"
-
 // Camera is a Watcher camera (stream). Pointer fields distinguish "not sent"
 // from the zero value, because PUT and import merge only the fields present.
 // Replies decode leniently (numeric strings, 0/1 booleans).
@@ -45,25 +43,6 @@ type Camera struct {
 // UnmarshalJSON decodes leniently; see Camera.
 func (c *Camera) UnmarshalJSON(b []byte) error {
 	return decodeLenient(b, c)
-}
-
-// MarshalJSON adds the fields named in Clear as empty strings.
-func (c Camera) MarshalJSON() ([]byte, error) {
-	type plain Camera
-	b, err := json.Marshal(plain(c))
-	if err != nil || len(c.Clear) == 0 {
-		return b, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	for _, k := range c.Clear {
-		if _, ok := m[k]; !ok {
-			m[k] = ""
-		}
-	}
-	return json.Marshal(m)
 }
 
 // Preset is a Watcher archive preset. DVRDepth is always sent (null means no
