@@ -63,6 +63,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseJSON$$' -fuzztime=$(FUZZTIME) ./events/activation/
 	$(GO) test -run='^$$' -fuzz='^FuzzLoadPlans$$' -fuzztime=$(FUZZTIME) ./handlers/plans/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeEnvelope$$' -fuzztime=$(FUZZTIME) ./events/
+	$(GO) test -run='^$$' -fuzz='^FuzzCameraJSON$$' -fuzztime=$(FUZZTIME) ./watcherclient/
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
