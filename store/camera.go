@@ -67,7 +67,9 @@ type Added struct {
 // AddedKey is the store key of the camera billing added with id. It starts
 // with a NUL byte, which no serial can contain, so the two kinds of
 // cameras share one bucket without clashing.
-func AddedKey(cameraID string) string { return "\x00added:" + cameraID }
+func AddedKey(cameraID string) string { return addedPrefix + cameraID }
+
+const addedPrefix = "\x00added:"
 
 // Key is the record's key in the store: the serial, or AddedKey.
 func (c Camera) Key() string {

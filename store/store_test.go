@@ -2,10 +2,15 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +190,144 @@ func TestVerifyReportsDamageInsteadOfCrashing(t *testing.T) {
 				t.Fatal("Verify accepted a damaged copy")
 			}
 		})
+	}
+}
+
+// TestMigrationFromVersion3CompactsRecords: a version 3 file (JSON camera
+// records, event ids as ledger keys) opens with every camera reading as
+// it did, the ledger and indexes answering as before, in binary records a
+// backup of which verifies.
+func TestMigrationFromVersion3CompactsRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v3.db")
+	at := time.Date(2026, 12, 3, 18, 33, 30, 123456789, time.UTC)
+	ptz := true
+	cams := []Camera{
+		benchCamera(1, at),
+		{
+			Serial: "IRIS-1",
+			Activation: &Activation{Row: activation.Row{AgentSerial: "IRIS-1", AgentID: "a1", AgentKey: "k1", AgentModel: "IRIS", StreamURL: "rtsp://h/main?a=1&b=2", PTZ: &ptz},
+				EventID: "act-00112233445566778899aabbccddeeff", Time: at},
+			Billing:    &Billing{OrganizationID: 2, PresetID: 3, PlanID: "basic", SubscriberID: "SUB-1", Title: "Ivanova: <porch>", EventID: "asg-1", Time: at.Add(time.Minute)},
+			Unassigned: &Unassignment{Reason: "unassigned by billing", EventID: "evt-2", Time: at.Add(-time.Hour)},
+			Applied: &Applied{Hash: "86ff6b326ccd84398185ee6254cbfdd5", EventID: "asg-1", At: at.Add(2 * time.Minute),
+				Fields: json.RawMessage(`{"agent_key":"***","organization_id":2,"preset_id":3,"stream_url":"rtsp://h/main?a=1\u0026b=2","title":"Ivanova: \u003cporch\u003e"}`)},
+			Recent: []EventRef{{ID: "act-00112233445566778899aabbccddeeff", Type: "camera.activated", Time: at, Outcome: "held"},
+				{ID: "asg-1", Type: "camera.assigned", Time: at.Add(time.Minute), Outcome: "applied"}},
+		},
+		{CameraID: "C-7", Added: &Added{Title: "gate", StreamURL: "rtsp://g", OrganizationID: 2, SubscriberID: "SUB-1", EventID: "add-7", Time: at}},
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for len(cams) < 600 {
+		var c Camera
+		fill(t, r, reflect.ValueOf(&c).Elem())
+		c.Serial, c.CameraID = fmt.Sprintf("RND-%04d", len(cams)), ""
+		if !json.Valid(c.Applied.Fields) { // version 3 could not have stored it
+			c.Applied.Fields = json.RawMessage(sampleFields[0])
+		}
+		cams = append(cams, c)
+	}
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"act-00112233445566778899aabbccddeeff", "asg-1", "evt-2", "add-7", "a billing id of another shape"}
+	want := map[string]Camera{}
+	err = b.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucket(bucketMeta)
+		for _, n := range [][]byte{bucketSubscribers, bucketSubscriberOwners} {
+			_, _ = tx.CreateBucket(n)
+		}
+		camsB, _ := tx.CreateBucket(bucketCameras)
+		idx, _ := tx.CreateBucket(bucketSubscriberCameras)
+		for _, c := range cams {
+			raw, err := json.Marshal(c)
+			if err != nil {
+				return err
+			}
+			var v3 Camera // what a version 3 build read back
+			if err := json.Unmarshal(raw, &v3); err != nil {
+				return err
+			}
+			want[c.Key()] = v3
+			if err := camsB.Put([]byte(c.Key()), raw); err != nil {
+				return err
+			}
+			if sub := c.SubscriberID(); sub != "" {
+				if err := idx.Put(indexKey(sub, c.Key()), nil); err != nil {
+					return err
+				}
+			}
+		}
+		evs, _ := tx.CreateBucket(bucketEvents)
+		for _, id := range ids {
+			if err := evs.Put([]byte(id), make([]byte, 8)); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keyVersion, []byte("3"))
+	})
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A version 3 backup still verifies (read only, so not migrated).
+	if sum, err := Verify(path); err != nil || sum.Cameras != len(cams) || sum.Events != len(ids) {
+		t.Errorf("verify of the version 3 file: %+v, %v", sum, err)
+	}
+
+	for range 2 { // migrated, then reopened as it is
+		db, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]Camera{}
+		err = db.View(func(tx *Tx) error {
+			if v := string(tx.tx.Bucket(bucketMeta).Get(keyVersion)); v != strconv.Itoa(FormatVersion) {
+				t.Errorf("format version %s after migration", v)
+			}
+			for _, id := range ids {
+				if !tx.Seen(id) {
+					t.Errorf("event %q not seen after migration", id)
+				}
+			}
+			if tx.Seen("evt-never") {
+				t.Error("an unknown event is seen")
+			}
+			if raw := tx.tx.Bucket(bucketCameras).Get([]byte("IRIS-1")); len(raw) == 0 || raw[0] != recordCamera {
+				t.Errorf("IRIS-1 still stored as %.20q", raw)
+			}
+			return tx.EachCamera(func(c Camera) error {
+				got[c.Key()] = c
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%d cameras after migration, want %d", len(got), len(want))
+		}
+		for k, w := range want {
+			if g := got[k]; !reflect.DeepEqual(g, w) {
+				t.Errorf("camera %q after migration:\n got %+v\nwant %+v", k, g, w)
+			}
+		}
+		if keys := cameraKeys(t, db, "SUB-1"); !slices.Equal(keys, []string{AddedKey("C-7"), "IRIS-1"}) {
+			t.Errorf("SUB-1 cameras after migration %q", keys)
+		}
+		var buf bytes.Buffer
+		if _, err := db.Backup(&buf); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		copyPath := filepath.Join(t.TempDir(), "backup.db")
+		if err := os.WriteFile(copyPath, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sum, err := Verify(copyPath)
+		if err != nil || sum.Cameras != len(cams) || sum.Events != len(ids) {
+			t.Errorf("verify of the migrated file: %+v, %v", sum, err)
+		}
 	}
 }
