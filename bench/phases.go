@@ -144,13 +144,13 @@ func (b *bench) ceiling(ctx context.Context, msgs []events.Outgoing) error {
 		FilterSubject: events.CameraActivated,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		MaxAckPending: 1024, // the bridge's --max-ack-pending
+		MaxAckPending: 4096, // the bridge's --max-ack-pending
 	})
 	if err != nil {
 		return err
 	}
 	t0 = time.Now()
-	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024)) // the bridge's --concurrency
 	if err != nil {
 		return err
 	}
@@ -236,7 +236,7 @@ func waitDrained(ctx context.Context, p *bridgeProc, limit time.Duration) (time.
 		case <-tick.C:
 		}
 		var info *jetstream.ConsumerInfo
-		cons, err := stream.PushConsumer(ctx, events.ConsumerName(events.CameraActivated))
+		cons, err := stream.Consumer(ctx, events.ConsumerName(events.CameraActivated))
 		if err == nil {
 			info, err = cons.Info(ctx)
 		}

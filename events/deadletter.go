@@ -3,11 +3,15 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
 )
 
 // Headers a dead letter carries besides the original message's own.
@@ -45,13 +49,51 @@ type DeadLetter struct {
 	History       []Attempt // every failed delivery, oldest first
 }
 
-// DeadLetters publishes dead letters to their own stream.
+// DeadLetters publishes dead letters to their own stream, through a
+// Watermill publisher (NewDeadLetterPublisher).
 type DeadLetters struct {
-	pub *Publisher
+	pub message.Publisher
 }
 
 // NewDeadLetters returns a dead-letter sink over pub.
-func NewDeadLetters(pub *Publisher) *DeadLetters { return &DeadLetters{pub: pub} }
+func NewDeadLetters(pub message.Publisher) *DeadLetters { return &DeadLetters{pub: pub} }
+
+// NewDeadLetterPublisher is the Watermill publisher of dead letters:
+// watermill-nats' JetStream publisher, which waits for the stream's
+// acknowledgement of each message, with headerMarshaler so that a dead
+// letter carries the original headers and nothing of Watermill's.
+func NewDeadLetterPublisher(nc *nats.Conn, log zerolog.Logger) (message.Publisher, error) {
+	return wmnats.NewPublisherWithNatsConn(nc, wmnats.PublisherPublishConfig{
+		Marshaler:         headerMarshaler{},
+		SubjectCalculator: wmnats.DefaultSubjectCalculator,
+		JetStream: wmnats.JetStreamConfig{
+			PublishOptions: []nats.PubOpt{nats.ExpectStream(DeadLetterStream)},
+		},
+	}, NewWatermillLogger(log))
+}
+
+// headerMarshaler maps a Watermill message's metadata to NATS headers and
+// its UUID to Nats-Msg-Id, the stream's deduplication key.
+type headerMarshaler struct{}
+
+func (headerMarshaler) Marshal(topic string, msg *message.Message) (*nats.Msg, error) {
+	h := make(nats.Header, len(msg.Metadata)+1)
+	for k, v := range msg.Metadata {
+		h.Set(k, v)
+	}
+	h.Set(nats.MsgIdHdr, msg.UUID)
+	return &nats.Msg{Subject: topic, Data: msg.Payload, Header: h}, nil
+}
+
+func (headerMarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
+	msg := message.NewMessage(m.Header.Get(nats.MsgIdHdr), m.Data)
+	for k, v := range m.Header {
+		if len(v) > 0 {
+			msg.Metadata[k] = v[0]
+		}
+	}
+	return msg, nil
+}
 
 // Put stores dl durably. Its id is derived from the original stream
 // sequence, so a crash between this and the original's ack does not store
@@ -87,8 +129,17 @@ func (d *DeadLetters) Put(ctx context.Context, dl DeadLetter) error {
 	if dl.StreamSeq == 0 {
 		id = "dlq-" + dl.EventID
 	}
-	_, err := d.pub.PublishAll(ctx, []Outgoing{{Subject: DeadLetterSubject(dl.Topic), ID: id, Data: dl.Payload, Header: h}})
-	return err
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	msg := message.NewMessage(id, dl.Payload)
+	for k := range h {
+		msg.Metadata[k] = h.Get(k)
+	}
+	if err := d.pub.Publish(DeadLetterSubject(dl.Topic), msg); err != nil {
+		return fmt.Errorf("publish dead letter of %s stream sequence %d: %w", dl.Topic, dl.StreamSeq, err)
+	}
+	return nil
 }
 
 // oneLine makes s fit a header value: no line breaks, bounded length.

@@ -41,7 +41,7 @@ func (c *LagCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	for _, topic := range Topics() {
-		cons, err := c.js.PushConsumer(ctx, Stream, ConsumerName(topic))
+		cons, err := c.js.Consumer(ctx, Stream, ConsumerName(topic))
 		if err != nil {
 			continue
 		}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -22,36 +21,6 @@ const (
 	MetaTimestamp = "nats_timestamp"
 	MetaMsgID     = "Nats-Msg-Id"
 )
-
-// Unmarshaler turns a JetStream message into a Watermill message. Unlike
-// watermill-nats' own, it never fails: a message the subscriber cannot
-// unmarshal is neither acked nor nacked and would come back forever, so a
-// malformed message is passed on and the handler dead-letters it.
-type Unmarshaler struct{}
-
-// Unmarshal implements the watermill-nats Unmarshaler.
-func (Unmarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
-	md := make(message.Metadata, len(m.Header)+4)
-	for k, v := range m.Header {
-		if len(v) > 0 {
-			md[k] = v[0]
-		}
-	}
-	md[MetaSubject] = m.Subject
-	uuid := m.Header.Get(nats.MsgIdHdr)
-	if meta, err := m.Metadata(); err == nil {
-		md[MetaStreamSeq] = strconv.FormatUint(meta.Sequence.Stream, 10)
-		md[MetaDelivered] = strconv.FormatUint(meta.NumDelivered, 10)
-		md[MetaTimestamp] = meta.Timestamp.UTC().Format(time.RFC3339Nano)
-		if uuid == "" {
-			uuid = "seq-" + md[MetaStreamSeq]
-		}
-	}
-	md[MetaMsgID] = m.Header.Get(nats.MsgIdHdr)
-	msg := message.NewMessage(uuid, m.Data)
-	msg.Metadata = md
-	return msg, nil
-}
 
 // Delivered is how many times JetStream has delivered msg, 1 on the first.
 func Delivered(msg *message.Message) uint64 {
@@ -94,7 +63,7 @@ type ProvisionResult struct {
 }
 
 // Provision creates the BILLING and DEADLETTER streams when missing and the
-// durable push consumers of every topic. Streams are created here, never by
+// durable pull consumers of every topic. Streams are created here, never by
 // Watermill, because the library would name a stream after the topic (dots
 // are invalid there) and delete consumers it made when it closes. An
 // existing stream with another configuration is kept as the operator made
@@ -120,30 +89,83 @@ func Provision(ctx context.Context, js jetstream.JetStream, replicas int, dlqMax
 		return res, fmt.Errorf("look up stream %s: %w", Stream, err)
 	}
 	for _, topic := range Topics() {
-		cfg := ConsumerConfig(topic, ackWait, maxAckPending)
-		if _, err := stream.CreateOrUpdatePushConsumer(ctx, cfg); err != nil {
-			return res, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
+		created, err := EnsureConsumer(ctx, stream, ConsumerConfig(topic, ackWait, maxAckPending))
+		if err != nil {
+			return res, err
+		}
+		if created != "" {
+			res.Created = append(res.Created, created)
 		}
 	}
 	return res, nil
 }
 
-// ConsumerConfig is the durable push consumer of topic. A deliver group lets
-// several subscriptions (Watermill's SubscribersCount) share it, which is how
-// many messages are in flight at once.
+// EnsureConsumer creates the durable pull consumer cfg, or brings an
+// existing one to cfg. What it did is returned for the caller to log, empty
+// when the consumer was only updated.
+//
+// Bridges before the pull subscriber made push consumers of the same names,
+// and JetStream cannot turn one kind into the other. Such a consumer is
+// replaced by a pull consumer starting after the old one's ack floor: the
+// few messages acknowledged above the floor come again and are found in the
+// store's ledger, so nothing is applied twice and nothing is skipped.
+func EnsureConsumer(ctx context.Context, stream jetstream.Stream, cfg jetstream.ConsumerConfig) (string, error) {
+	cons, err := stream.Consumer(ctx, cfg.Durable)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		if _, err := stream.CreateConsumer(ctx, cfg); err != nil {
+			return "", fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
+		}
+		return "consumer " + cfg.Durable, nil
+	case errors.Is(err, jetstream.ErrNotPullConsumer):
+		return migratePushConsumer(ctx, stream, cfg)
+	case err != nil:
+		return "", fmt.Errorf("look up consumer %s: %w", cfg.Durable, err)
+	}
+	// Where a consumer starts cannot be changed; keep the existing one's.
+	have := cons.CachedInfo().Config
+	cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = have.DeliverPolicy, have.OptStartSeq, have.OptStartTime
+	if _, err := stream.UpdateConsumer(ctx, cfg); err != nil {
+		return "", fmt.Errorf("update consumer %s: %w", cfg.Durable, err)
+	}
+	return "", nil
+}
+
+func migratePushConsumer(ctx context.Context, stream jetstream.Stream, cfg jetstream.ConsumerConfig) (string, error) {
+	old, err := stream.PushConsumer(ctx, cfg.Durable)
+	if err != nil {
+		return "", fmt.Errorf("look up push consumer %s: %w", cfg.Durable, err)
+	}
+	info, err := old.Info(ctx)
+	if err != nil {
+		return "", fmt.Errorf("look up push consumer %s: %w", cfg.Durable, err)
+	}
+	floor := info.AckFloor.Stream
+	if err := stream.DeleteConsumer(ctx, cfg.Durable); err != nil {
+		return "", fmt.Errorf("replace push consumer %s: %w", cfg.Durable, err)
+	}
+	if floor > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+	}
+	if _, err := stream.CreateConsumer(ctx, cfg); err != nil {
+		return "", fmt.Errorf("create consumer %s (replacing a push consumer acknowledged up to stream sequence %d): %w", cfg.Durable, floor, err)
+	}
+	return fmt.Sprintf("pull consumer %s in place of the push consumer of an earlier version, from stream sequence %d", cfg.Durable, floor+1), nil
+}
+
+// ConsumerConfig is the durable pull consumer of topic. The worker pulls
+// many messages at once (see PullSubscriber); maxAckPending bounds them.
 func ConsumerConfig(topic string, ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
 	name := ConsumerName(topic)
 	return jetstream.ConsumerConfig{
-		Durable:        name,
-		Description:    "watcherbridge worker for " + topic,
-		DeliverSubject: "watcherbridge.deliver." + name,
-		DeliverGroup:   name,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        ackWait,
-		MaxAckPending:  maxAckPending,
-		MaxDeliver:     -1,
-		FilterSubject:  topic,
+		Durable:       name,
+		Description:   "watcherbridge worker for " + topic,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: maxAckPending,
+		MaxDeliver:    -1,
+		FilterSubject: topic,
 	}
 }
 
@@ -160,5 +182,9 @@ func streamDrift(have, want jetstream.StreamConfig) []string {
 	diff("duplicate window", have.Duplicates, want.Duplicates)
 	diff("max age", have.MaxAge, want.MaxAge)
 	diff("replicas", have.Replicas, want.Replicas)
+	if want.AllowAtomicPublish && !have.AllowAtomicPublish {
+		d = append(d, fmt.Sprintf("stream %s does not allow atomic batch publishing, so ingest stores a push one row at a time with one fsync each, "+
+			"far slower; enable it with `nats stream edit %s --allow-batch` (\"allow_atomic\": true in the stream's JSON, nats-server 2.12 or later)", want.Name, want.Name))
+	}
 	return d
 }

@@ -164,11 +164,13 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		msgs = append(msgs, events.Outgoing{Subject: events.RejectedSubject, ID: "rej-" + hex.EncodeToString(sum[:16]), Data: data})
 		reply.RejectedRows = append(reply.RejectedRows, RejectedRow{Row: rj.Index, Line: rj.Line, Reason: rj.Reason})
 	}
-	// With the embedded server's fsync before every acknowledgement a
-	// large push takes a while to be stored (a few thousand rows a second
+	// A push goes as atomic batches, one fsync each; but on a stream
+	// without allow_atomic, and in a batch holding rows the stream already
+	// has, each new row costs its own fsync (a few thousand rows a second
 	// on a small machine, see make bench): the wait grows with the push
-	// instead of answering 503 for a push that is being recorded.
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.PublishTimeout+time.Duration(len(msgs))*time.Millisecond/2)
+	// instead of answering 503 for a push that is being recorded. The
+	// logger goes along for the publisher's warnings about batches.
+	ctx, cancel := context.WithTimeout(log.WithContext(r.Context()), h.cfg.PublishTimeout+time.Duration(len(msgs))*time.Millisecond/2)
 	defer cancel()
 	dups, err := h.pub.PublishAll(ctx, msgs)
 	if err != nil {

@@ -115,7 +115,7 @@ func (r *billingRig) settle(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			c, err := s.PushConsumer(t.Context(), events.ConsumerName(topic))
+			c, err := s.Consumer(t.Context(), events.ConsumerName(topic))
 			if err != nil {
 				return err
 			}

@@ -64,6 +64,7 @@ type serveConfig struct {
 	MaxAckPending      int
 	AckWait            time.Duration
 	BatchSize          int
+	ImportBatch        int
 	BatchDelay         time.Duration
 	MaxDeliveries      int
 	DeadLetterMaxAge   time.Duration
@@ -116,10 +117,11 @@ func serveFlags(fs *flag.FlagSet) (*serveConfig, *string, *string) {
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or console")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for in-flight work")
-	fs.IntVar(&c.Concurrency, "concurrency", 64, "messages handled at once per topic (they are committed in groups)")
-	fs.IntVar(&c.MaxAckPending, "max-ack-pending", 1024, "JetStream max unacknowledged messages per consumer")
+	fs.IntVar(&c.Concurrency, "concurrency", 1024, "messages of one topic pulled at once and handled together (they are committed in groups)")
+	fs.IntVar(&c.MaxAckPending, "max-ack-pending", 4096, "JetStream max unacknowledged messages per consumer (at least --concurrency)")
 	fs.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "JetStream redelivers a message not acknowledged within this time")
-	fs.IntVar(&c.BatchSize, "batch-size", 512, "most events committed in one store transaction and import group")
+	fs.IntVar(&c.BatchSize, "batch-size", 1000, "most events committed in one store transaction and import group")
+	fs.IntVar(&c.ImportBatch, "import-batch", 1000, "most cameras in one POST /cameras/import")
 	fs.DurationVar(&c.BatchDelay, "batch-delay", 10*time.Millisecond, "longest wait for more events to fill a group")
 	fs.IntVar(&c.MaxDeliveries, "max-deliveries", 10, "deliveries after which an unclassified failure goes to the dead letters")
 	fs.DurationVar(&c.DeadLetterMaxAge, "dead-letter-max-age", 30*24*time.Hour, "how long dead letters are kept")
@@ -158,8 +160,8 @@ func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer
 		return nil, fmt.Errorf("--watcher-url is required (or %s)", envName("watcher-url"))
 	case c.watcherAPIKey == "":
 		return nil, fmt.Errorf("no Watcher API key: set --watcher-api-key-file (or --watcher-api-key, %s)", envName("watcher-api-key"))
-	case c.Concurrency < 1 || c.BatchSize < 1 || c.MaxAckPending < c.Concurrency:
-		return nil, fmt.Errorf("--concurrency and --batch-size must be positive and --max-ack-pending at least --concurrency")
+	case c.Concurrency < 1 || c.BatchSize < 1 || c.ImportBatch < 1 || c.MaxAckPending < c.Concurrency:
+		return nil, fmt.Errorf("--concurrency, --batch-size and --import-batch must be positive and --max-ack-pending at least --concurrency")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, fmt.Errorf("--tls-cert and --tls-key go together")

@@ -15,11 +15,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -146,14 +144,19 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 	})
 	applyLog := log.With().Str("component", "applier").Logger()
 	applier := handlers.NewApplier(db, breaker, handlers.ApplierConfig{
-		Log:        &applyLog,
-		Plans:      planSet,
-		Directory:  watcher,
-		Unassigned: cfg.Unassigned,
-		MaxBatch:   cfg.BatchSize,
-		MaxDelay:   cfg.BatchDelay,
+		Log:         &applyLog,
+		Plans:       planSet,
+		Directory:   watcher,
+		Unassigned:  cfg.Unassigned,
+		MaxBatch:    cfg.BatchSize,
+		MaxDelay:    cfg.BatchDelay,
+		ImportChunk: cfg.ImportBatch,
 	})
-	worker := handlers.NewWorker(applier, events.NewDeadLetters(pub), log,
+	dlqPub, err := events.NewDeadLetterPublisher(nc, log)
+	if err != nil {
+		return fmt.Errorf("dead-letter publisher: %w", err)
+	}
+	worker := handlers.NewWorker(applier, events.NewDeadLetters(dlqPub), log,
 		handlers.WorkerConfig{MaxDeliveries: uint64(cfg.MaxDeliveries), AckWait: cfg.AckWait, Attempts: db, Metrics: metrics})
 	metrics.Register(events.NewLagCollector(js), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "watcherbridge_store_bytes", Help: "Size of the state file.",
@@ -176,11 +179,12 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		workers.Go(func() error { reconciler.Every(reconcileCtx, cfg.ReconcileEvery); return nil })
 	}
 
-	router, subConns, err := newRouter(cfg, natsURL, worker, log)
+	router, workerConn, err := newRouter(cfg, natsURL, worker, log)
 	if err != nil {
 		stopApplier()
 		return err
 	}
+	defer workerConn.Close()
 	routerDone := make(chan error, 1)
 	go func() { routerDone <- router.Run(context.WithoutCancel(ctx)) }()
 	select {
@@ -295,15 +299,14 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 			log.Warn().Err(err).Str("listen", hs.addr).Msg("http shutdown")
 		}
 	}
-	// Drain the subscribers' connections before closing the router: the
-	// server stops delivering, and messages already buffered here run
-	// through the handlers and are acked. watermill-nats closes a
-	// subscriber's output channel without waiting for callbacks still
-	// sending on it (a data race, and a rare "send on closed channel"
-	// panic); with no callback left in flight, that cannot happen.
-	drainConns(subConns, log)
+	// Closing the router closes the subscriber: it stops pulling, gives
+	// back what it pulled but did not hand out, and waits for the handlers
+	// to settle the rest, which needs the applier still running.
 	if err := router.Close(); err != nil {
 		log.Debug().Err(err).Msg("router close")
+	}
+	if err := workerConn.Drain(); err != nil {
+		log.Debug().Err(err).Msg("drain worker connection")
 	}
 	stopReconcile()
 	stopApplier()
@@ -377,73 +380,42 @@ func connectNATS(url, name string, log zerolog.Logger, extra ...nats.Option) (*n
 	return nc, nil
 }
 
-// newRouter builds the Watermill router: one handler per topic, each with
-// its own subscriber and connection (a subscriber closes the connection it
-// is given).
-//
-// It uses watermill-nats' pkg/nats rather than pkg/jetstream: pkg/nats is
-// the package its authors call production-ready, and its SubscribersCount
-// puts many messages in flight at once, which the group commit needs; the
-// beta pkg/jetstream handles one message at a time per subscription.
-func newRouter(cfg serveConfig, natsURL string, worker *handlers.Worker, log zerolog.Logger) (*message.Router, []*nats.Conn, error) {
+// newRouter builds the Watermill router: one handler per topic, all fed by
+// one PullSubscriber on a connection of their own, so that draining it at
+// shutdown leaves the connection used for publishing (dead letters) open.
+func newRouter(cfg serveConfig, natsURL string, worker *handlers.Worker, log zerolog.Logger) (*message.Router, *nats.Conn, error) {
 	wlog := events.NewWatermillLogger(log)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, wlog)
 	if err != nil {
 		return nil, nil, err
 	}
-	var conns []*nats.Conn
-	fail := func(err error) (*message.Router, []*nats.Conn, error) {
-		for _, c := range conns {
-			c.Close()
-		}
+	nc, err := connectNATS(natsURL, "watcherbridge-worker", log)
+	if err != nil {
 		return nil, nil, err
 	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, events.Stream)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("stream %s: %w", events.Stream, err)
+	}
+	sub := events.NewPullSubscriber(stream, events.PullConfig{
+		InFlight:     cfg.Concurrency,
+		CloseTimeout: cfg.ShutdownTimeout,
+		// Capped at 30s: once Watcher is back (the breaker probes every
+		// --breaker-open-for), waiting events should follow within seconds.
+		NakDelay: events.Backoff{Base: time.Second, Max: 30 * time.Second},
+	}, log.With().Str("component", "worker").Logger())
 	for _, topic := range events.Topics() {
-		nc, err := connectNATS(natsURL, "watcherbridge-"+topic, log, nats.DrainTimeout(cfg.ShutdownTimeout))
-		if err != nil {
-			return fail(err)
-		}
-		conns = append(conns, nc)
-		sub, err := wmnats.NewSubscriberWithNatsConn(nc, wmnats.SubscriberSubscriptionConfig{
-			Unmarshaler:      events.Unmarshaler{},
-			SubscribersCount: cfg.Concurrency,
-			AckWaitTimeout:   cfg.AckWait,
-			CloseTimeout:     cfg.ShutdownTimeout,
-			SubscribeTimeout: 30 * time.Second,
-			// Capped at 30s: once Watcher is back (the breaker probes every
-			// --breaker-open-for), waiting events should follow within seconds.
-			NakDelay:         events.Backoff{Base: time.Second, Max: 30 * time.Second},
-			QueueGroupPrefix: events.ConsumerName(topic),
-			JetStream: wmnats.JetStreamConfig{
-				// ManualAck: otherwise nats.go acks a callback's message
-				// when the callback returns, and a Nack or a shutdown
-				// silently loses it.
-				SubscribeOptions:  []nats.SubOpt{nats.BindStream(events.Stream), nats.ManualAck()},
-				DurableCalculator: func(_, topic string) string { return events.ConsumerName(topic) },
-				AckAsync:          true,
-			},
-		}, wlog)
-		if err != nil {
-			return fail(fmt.Errorf("subscriber for %s: %w", topic, err))
-		}
 		router.AddConsumerHandler("apply-"+topic, topic, sub, worker.Handle)
 	}
-	return router, conns, nil
-}
-
-// drainConns drains every connection at once and waits for all of them.
-func drainConns(conns []*nats.Conn, log zerolog.Logger) {
-	var wg sync.WaitGroup
-	for _, nc := range conns {
-		closed := make(chan struct{})
-		nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
-		if err := nc.Drain(); err != nil {
-			log.Debug().Err(err).Msg("drain subscriber connection")
-			continue
-		}
-		wg.Go(func() { <-closed })
-	}
-	wg.Wait()
+	return router, nc, nil
 }
 
 // publishInventory publishes billing's stock list as camera.assigned events.

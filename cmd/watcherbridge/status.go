@@ -30,7 +30,7 @@ func (s jsStatus) Consumers(ctx context.Context) ([]handlers.ConsumerLag, error)
 	out := make([]handlers.ConsumerLag, 0, len(events.Topics()))
 	var errs []error
 	for _, topic := range events.Topics() {
-		c, err := stream.PushConsumer(ctx, events.ConsumerName(topic))
+		c, err := stream.Consumer(ctx, events.ConsumerName(topic))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("consumer %s: %w", events.ConsumerName(topic), err))
 			continue

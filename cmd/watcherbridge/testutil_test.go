@@ -324,7 +324,7 @@ func consumersIdle(ctx context.Context, js jetstream.JetStream) error {
 		return err
 	}
 	for _, topic := range events.Topics() {
-		c, err := s.PushConsumer(ctx, events.ConsumerName(topic))
+		c, err := s.Consumer(ctx, events.ConsumerName(topic))
 		if err != nil {
 			return err
 		}
