@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/rs/zerolog"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -692,34 +691,6 @@ func (a *Applier) logChanges(changes []appliedChange) {
 		}
 		ev.Strs("changed", c.fields).Msg("camera applied to Watcher")
 	}
-}
-
-// changedFields names the fields of the desired state that differ from what
-// was last applied (all of them for a new camera). Secrets are compared by
-// the hash only and named, never shown.
-func changedFields(prev *store.Applied, hash string, masked json.RawMessage) []string {
-	var now map[string]any
-	_ = json.Unmarshal(masked, &now)
-	var before map[string]any
-	if prev != nil {
-		_ = json.Unmarshal(prev.Fields, &before)
-	}
-	var out []string
-	for k, v := range now {
-		if fmt.Sprint(before[k]) != fmt.Sprint(v) {
-			out = append(out, k)
-		}
-	}
-	for k := range before {
-		if _, ok := now[k]; !ok {
-			out = append(out, k)
-		}
-	}
-	if len(out) == 0 && prev != nil && prev.Hash != hash {
-		out = append(out, "agent_key")
-	}
-	sort.Strings(out)
-	return out
 }
 
 type deliveryKey struct{}

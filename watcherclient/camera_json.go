@@ -3,6 +3,7 @@ package watcherclient
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -197,4 +198,23 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 		}
 	}
 	return b, nil
+}
+
+// encodeCameras is the JSON array of rows. Each row's MarshalJSON output is
+// valid and compact already; json.Marshal would scan it all again, which
+// was a tenth of the applier's time with imports of 1,000 rows.
+func encodeCameras(rows []Camera) (encodedBody, error) {
+	b := make([]byte, 0, 512*len(rows)+2)
+	b = append(b, '[')
+	for i, r := range rows {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		row, err := r.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("row %d (%s): %w", i, r.Name, err)
+		}
+		b = append(b, row...)
+	}
+	return append(b, ']'), nil
 }

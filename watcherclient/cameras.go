@@ -2,6 +2,7 @@ package watcherclient
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,11 +17,12 @@ const defaultPageSize = 500
 //
 // Route: POST /cameras/import (https://flussonic.com/doc/massive-cameras-import-with-api)
 func (c *Client) ImportCameras(ctx context.Context, rows []Camera) (ImportResult, error) {
-	if rows == nil {
-		rows = []Camera{}
+	body, err := encodeCameras(rows)
+	if err != nil {
+		return ImportResult{}, fmt.Errorf("watcher import cameras: encode request: %w", err)
 	}
 	var res ImportResult
-	err := c.do(ctx, "import cameras", http.MethodPost, "/cameras/import", nil, rows, &res)
+	err = c.do(ctx, "import cameras", http.MethodPost, "/cameras/import", nil, body, &res)
 	return res, err
 }
 

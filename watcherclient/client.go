@@ -110,11 +110,19 @@ func (c *Client) BaseURL() string {
 	return c.base
 }
 
+// encodedBody is a request body already encoded as JSON; do sends it as
+// is, where json.Marshal would validate and compact it once more.
+type encodedBody []byte
+
 // do sends one request and decodes a 2xx JSON reply into out (when non-nil).
 // path is relative to APIPrefix and already escaped.
 func (c *Client) do(ctx context.Context, op, method, path string, query url.Values, in, out any) error {
 	var body io.Reader
-	if in != nil {
+	switch in := in.(type) {
+	case nil:
+	case encodedBody:
+		body = bytes.NewReader(in)
+	default:
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("watcher %s: encode request: %w", op, err)
