@@ -61,6 +61,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCSV$$' -fuzztime=$(FUZZTIME) ./events/activation/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseJSON$$' -fuzztime=$(FUZZTIME) ./events/activation/
+	$(GO) test -run='^$$' -fuzz='^FuzzFlatValuesAgreesWithTokenValues$$' -fuzztime=$(FUZZTIME) ./events/activation/
 	$(GO) test -run='^$$' -fuzz='^FuzzLoadPlans$$' -fuzztime=$(FUZZTIME) ./handlers/plans/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeEnvelope$$' -fuzztime=$(FUZZTIME) ./events/
 	$(GO) test -run='^$$' -fuzz='^FuzzCameraJSON$$' -fuzztime=$(FUZZTIME) ./watcherclient/

@@ -73,14 +73,15 @@ func activationMessages(tag string, n int, now time.Time) []events.Outgoing {
 // directory, file storage, SyncAlways.
 func startJetStream(dataDir string) (*server.Server, *nats.Conn, jetstream.JetStream, error) {
 	ns, err := server.NewServer(&server.Options{
-		ServerName: "watcherbridge-embedded",
-		Host:       "127.0.0.1",
-		Port:       server.RANDOM_PORT,
-		JetStream:  true,
-		StoreDir:   filepath.Join(dataDir, "jetstream"),
-		SyncAlways: true,
-		NoSigs:     true,
-		NoLog:      true,
+		ServerName:      "watcherbridge-embedded",
+		Host:            "127.0.0.1",
+		Port:            server.RANDOM_PORT,
+		JetStream:       true,
+		StoreDir:        filepath.Join(dataDir, "jetstream"),
+		SyncAlways:      true,
+		JetStreamLimits: server.JSLimitOpts{MaxBatchSize: events.EmbeddedMaxBatch},
+		NoSigs:          true,
+		NoLog:           true,
 	})
 	if err != nil {
 		return nil, nil, nil, err
@@ -123,7 +124,7 @@ func (b *bench) ceiling(ctx context.Context, msgs []events.Outgoing) error {
 			return err
 		}
 	}
-	pub := events.NewPublisher(js)
+	pub := events.NewPublisher(js, events.EmbeddedMaxBatch)
 	t0 := time.Now()
 	dups, err := pub.PublishAll(ctx, msgs)
 	if err != nil {

@@ -83,10 +83,21 @@ type Publisher struct {
 	now             func() time.Time
 }
 
-// NewPublisher returns a publisher over js.
-func NewPublisher(js jetstream.JetStream) *Publisher {
+// EmbeddedMaxBatch is the batch limit the bridge gives its embedded server.
+// Each batch costs the server a staging store (create, flush, remove: tens
+// of milliseconds here), so a 10,000-row push as one batch is stored about
+// twice as fast as in batches of 1,000.
+const EmbeddedMaxBatch = 10_000
+
+// NewPublisher returns a publisher over js sending batches of at most
+// maxBatch messages; 0 means the server default, 1,000. A larger value
+// needs the server's max_batch_size raised to match.
+func NewPublisher(js jetstream.JetStream, maxBatchSize int) *Publisher {
+	if maxBatchSize <= 0 {
+		maxBatchSize = maxBatch
+	}
 	p := &Publisher{js: js, slots: make(chan struct{}, maxBatchesInFlight), now: time.Now}
-	p.batchSize.Store(maxBatch)
+	p.batchSize.Store(int64(maxBatchSize))
 	return p
 }
 

@@ -131,7 +131,7 @@ func TestPublishAllStoresAPushAsBatches(t *testing.T) {
 		{Subject: RejectedSubject, ID: "rej-2", Data: []byte(`{}`)},
 	}
 
-	dup, err := NewPublisher(js).PublishAll(t.Context(), append(msgs, rejected...))
+	dup, err := NewPublisher(js, 0).PublishAll(t.Context(), append(msgs, rejected...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestPublishAllSplitsALargePushIntoBatches(t *testing.T) {
 	createStreams(t, js, StreamConfig(1))
 	msgs := rows(0, 2500)
 
-	dup, err := NewPublisher(js).PublishAll(t.Context(), msgs)
+	dup, err := NewPublisher(js, 0).PublishAll(t.Context(), msgs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestPublishAllResentPushIsAllDuplicates(t *testing.T) {
 	t.Parallel()
 	js := startJetStream(t, server.JSLimitOpts{})
 	createStreams(t, js, StreamConfig(1))
-	pub := NewPublisher(js)
+	pub := NewPublisher(js, 0)
 	msgs := rows(0, 2500)
 	if _, err := pub.PublishAll(t.Context(), msgs); err != nil {
 		t.Fatal(err)
@@ -195,7 +195,7 @@ func TestPublishAllMixedPushStoresOnlyNewRows(t *testing.T) {
 	t.Parallel()
 	js := startJetStream(t, server.JSLimitOpts{})
 	createStreams(t, js, StreamConfig(1))
-	pub := NewPublisher(js)
+	pub := NewPublisher(js, 0)
 	// The first batch of the push holds rows the stream has, the second
 	// holds none.
 	all := rows(0, 1500)
@@ -226,7 +226,7 @@ func TestPublishAllSameRowTwiceInAPush(t *testing.T) {
 	msgs := rows(0, 5)
 	msgs = append(msgs, msgs[2])
 
-	dup, err := NewPublisher(js).PublishAll(t.Context(), msgs)
+	dup, err := NewPublisher(js, 0).PublishAll(t.Context(), msgs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestPublishAllStreamWithoutAtomicBatches(t *testing.T) {
 	old.AllowAtomicPublish = false
 	createStreams(t, js, old)
 	clock := time.Now()
-	pub := NewPublisher(js)
+	pub := NewPublisher(js, 0)
 	pub.now = func() time.Time { return clock }
 
 	first := rows(0, 20)
@@ -299,7 +299,7 @@ func TestPublishAllServerWithSmallerBatchLimit(t *testing.T) {
 	t.Parallel()
 	js := startJetStream(t, server.JSLimitOpts{MaxBatchSize: 100})
 	createStreams(t, js, StreamConfig(1))
-	pub := NewPublisher(js)
+	pub := NewPublisher(js, 0)
 
 	first := rows(0, 250)
 	dup, err := pub.PublishAll(t.Context(), first)
@@ -333,7 +333,7 @@ func TestPublishAllFailsWhenNoStreamAnswers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 
-	_, err := NewPublisher(js).PublishAll(ctx, rows(0, 50))
+	_, err := NewPublisher(js, 0).PublishAll(ctx, rows(0, 50))
 	var unavailable *UnavailableError
 	if !errors.As(err, &unavailable) {
 		t.Fatalf("publish with no stream: %v, want an UnavailableError", err)
@@ -350,7 +350,7 @@ func TestPublishAllRespectsCancelledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 
-	_, err := NewPublisher(js).PublishAll(ctx, rows(0, 50))
+	_, err := NewPublisher(js, 0).PublishAll(ctx, rows(0, 50))
 	if !IsUnavailable(err) || !errors.Is(err, context.Canceled) {
 		t.Errorf("publish with a cancelled context: %v, want an UnavailableError wrapping context.Canceled", err)
 	}

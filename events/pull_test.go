@@ -20,7 +20,7 @@ func pullSetup(t *testing.T, n int, ackWait time.Duration) (jetstream.JetStream,
 	js := startJetStream(t, server.JSLimitOpts{})
 	createStreams(t, js, StreamConfig(1))
 	if n > 0 {
-		if _, err := NewPublisher(js).PublishAll(t.Context(), rows(0, n)); err != nil {
+		if _, err := NewPublisher(js, 0).PublishAll(t.Context(), rows(0, n)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -179,7 +179,7 @@ func TestEnsureConsumerReplacesAnEarlierPushConsumer(t *testing.T) {
 	if err := stream.DeleteConsumer(t.Context(), name); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewPublisher(js).PublishAll(t.Context(), rows(0, 10)); err != nil {
+	if _, err := NewPublisher(js, 0).PublishAll(t.Context(), rows(0, 10)); err != nil {
 		t.Fatal(err)
 	}
 	push := jetstream.ConsumerConfig{Durable: name, DeliverSubject: "watcherbridge.deliver." + name, DeliverGroup: name,

@@ -356,7 +356,7 @@ func publishOne(ctx context.Context, natsURL string, env events.Envelope) error 
 	if err != nil {
 		return err
 	}
-	_, err = events.NewPublisher(js).PublishEnvelope(ctx, env)
+	_, err = events.NewPublisher(js, 0).PublishEnvelope(ctx, env)
 	return err
 }
 

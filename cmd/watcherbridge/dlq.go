@@ -114,7 +114,7 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return fmt.Errorf("stream %s on %s: %w (is the bridge's NATS reachable? check --nats-url)", events.DeadLetterStream, redactURL(natsURL), err)
 	}
-	d := &dlq{stream: stream, pub: events.NewPublisher(js), json: *output == "json", out: stdout}
+	d := &dlq{stream: stream, pub: events.NewPublisher(js, 0), json: *output == "json", out: stdout}
 
 	// selected is the dead letters a command acts on.
 	selected := func() ([]deadLetter, error) {

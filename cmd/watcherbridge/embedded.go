@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
+
+	"github.com/watcherbridge/watcherbridge/events"
 )
 
 // startEmbeddedNATS runs a single JetStream server in-process, on loopback so
@@ -36,7 +38,10 @@ func startEmbeddedNATS(listen, dataDir, token string, log zerolog.Logger) (*serv
 		JetStream:  true,
 		StoreDir:   filepath.Join(dataDir, "jetstream"),
 		SyncAlways: true,
-		NoSigs:     true,
+		// A push is published as one atomic batch (one fsync) up to this
+		// many rows.
+		JetStreamLimits: server.JSLimitOpts{MaxBatchSize: events.EmbeddedMaxBatch},
+		NoSigs:          true,
 		// With a token, every client (the bridge's own connections, the
 		// CLI, the nats tool) must present it.
 		Authorization: token,

@@ -80,7 +80,7 @@ func runPublish(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	dup, err := events.NewPublisher(js).PublishEnvelope(ctx, env)
+	dup, err := events.NewPublisher(js, 0).PublishEnvelope(ctx, env)
 	if err != nil {
 		return fmt.Errorf("publish %s to %s: %w (is the bridge running? check --nats-url)", env.ID, redactURL(natsURL), err)
 	}

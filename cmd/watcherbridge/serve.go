@@ -132,7 +132,13 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		log.Warn().Msg(d + "; keeping the existing configuration")
 	}
 
-	pub := events.NewPublisher(js)
+	// The embedded server takes larger batches (see embedded.go); another
+	// server gets the default limit.
+	maxBatch := 0
+	if cfg.NATSURL == "" {
+		maxBatch = events.EmbeddedMaxBatch
+	}
+	pub := events.NewPublisher(js, maxBatch)
 	breaker := handlers.NewBreaker(watcher, handlers.BreakerConfig{
 		Failures: uint32(cfg.BreakerFailures),
 		OpenFor:  cfg.BreakerOpenFor,

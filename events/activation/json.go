@@ -151,6 +151,15 @@ func addElement(res *Result, index int, raw json.RawMessage, lim Limits) {
 // objectValues collects the known fields of one element. null counts as
 // absent; nested objects and lists in known fields are refused.
 func objectValues(raw json.RawMessage) (map[string]value, error) {
+	if vals, err, ok := flatValues(raw); ok {
+		return vals, err
+	}
+	return tokenValues(raw)
+}
+
+// tokenValues is objectValues read token by token, with an explanation of
+// anything wrong.
+func tokenValues(raw json.RawMessage) (map[string]value, error) {
 	if kind := kindOf(raw); kind != "an object" {
 		return nil, fmt.Errorf("element is %s, not an object: send each camera as a JSON object with agent_serial", kind)
 	}
@@ -280,4 +289,125 @@ func maskJSON(raw []byte) string {
 		}
 	}
 	return truncateRaw(b.String())
+}
+
+// flatValues is objectValues for the common element: an object whose keys
+// have no escapes and whose values are strings, numbers, true, false or
+// null. It reads the bytes directly; ok is false for anything else, which
+// objectValues then reads token by token (and explains, when it is
+// wrong). The token reader cost about 40 µs per row, most of a JSON push's
+// time until its 200.
+func flatValues(raw []byte) (vals map[string]value, err error, ok bool) {
+	// The decoder hands elements over without surrounding space.
+	i := 0
+	if len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' || !json.Valid(raw) {
+		return nil, nil, false
+	}
+	vals = make(map[string]value, 12)
+	seen := make(map[string]bool, 12)
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return vals, nil, skipSpace(raw, i+1) == len(raw)
+	}
+	for {
+		if i >= len(raw) || raw[i] != '"' {
+			return nil, nil, false
+		}
+		j := i + 1
+		for j < len(raw) && raw[j] != '"' {
+			if raw[j] == '\\' || raw[j] < 0x20 {
+				return nil, nil, false
+			}
+			j++
+		}
+		if j >= len(raw) {
+			return nil, nil, false
+		}
+		key := string(raw[i+1 : j])
+		i = skipSpace(raw, j+1)
+		if i >= len(raw) || raw[i] != ':' {
+			return nil, nil, false
+		}
+		i = skipSpace(raw, i+1)
+		start := i
+		escaped := false
+		if i < len(raw) && raw[i] == '"' {
+			i++
+			for i < len(raw) && raw[i] != '"' {
+				if raw[i] < 0x20 {
+					return nil, nil, false
+				}
+				if raw[i] == '\\' {
+					escaped = true
+					i++
+				}
+				i++
+			}
+			if i >= len(raw) {
+				return nil, nil, false
+			}
+			i++
+		} else {
+			for i < len(raw) && raw[i] != ',' && raw[i] != '}' && !isSpace(raw[i]) {
+				if raw[i] == '{' || raw[i] == '[' || raw[i] == '"' {
+					return nil, nil, false
+				}
+				i++
+			}
+			if lit := string(raw[start:i]); lit != "true" && lit != "false" && lit != "null" && !json.Valid(raw[start:i]) {
+				return nil, nil, false
+			}
+		}
+		if start == i {
+			return nil, nil, false
+		}
+		v := raw[start:i]
+		if name := normName(key); isKnown(name) {
+			if seen[name] {
+				return nil, rowErr(name, "appears more than once in the object: send it once"), true
+			}
+			seen[name] = true
+			switch v[0] {
+			case 'n':
+			case 't', 'f':
+				vals[name] = value{text: string(v), kind: valBool}
+			case '"':
+				if !utf8.Valid(v) {
+					return nil, rowErr(name, "is not valid UTF-8: send text encoded as UTF-8"), true
+				}
+				text := string(v[1 : len(v)-1])
+				if escaped {
+					if err := json.Unmarshal(v, &text); err != nil {
+						return nil, nil, false
+					}
+				}
+				if strings.TrimSpace(text) != "" {
+					vals[name] = value{text: text, kind: valString}
+				}
+			default:
+				vals[name] = value{text: string(v), kind: valNumber}
+			}
+		}
+		i = skipSpace(raw, i)
+		if i >= len(raw) {
+			return nil, nil, false
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case '}':
+			return vals, nil, skipSpace(raw, i+1) == len(raw)
+		default:
+			return nil, nil, false
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
 }

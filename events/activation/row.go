@@ -186,23 +186,31 @@ func isInteger(s string) bool {
 // all other fields known a short agent_pin could be guessed from it, so
 // treat ids of rows with a pin as no more public than the row itself.
 func (r Row) ID() string {
-	h := sha256.New()
+	// One buffer hashed at once: the same bytes as writing each field to
+	// the hash through fmt, at a fraction of the cost (ingest computes an id
+	// for every row of a push).
+	buf := make([]byte, 0, 512)
 	for _, f := range r.textFields() {
-		writeCanon(h, f.name, f.value)
+		buf = appendCanon(buf, f.name, f.value)
 	}
 	ptz := ""
 	if r.PTZ != nil {
 		ptz = strconv.FormatBool(*r.PTZ)
 	}
-	writeCanon(h, FieldCanPTZ, ptz)
-	sum := h.Sum(nil)
+	buf = appendCanon(buf, FieldCanPTZ, ptz)
+	sum := sha256.Sum256(buf)
 	return "act-" + hex.EncodeToString(sum[:16])
 }
 
-// writeCanon length-prefixes name and value so that no two different rows
+// appendCanon length-prefixes name and value so that no two different rows
 // share an encoding.
-func writeCanon(w interface{ Write([]byte) (int, error) }, name, value string) {
-	fmt.Fprintf(w, "%d:%s%d:%s", len(name), name, len(value), value)
+func appendCanon(b []byte, name, value string) []byte {
+	b = strconv.AppendInt(b, int64(len(name)), 10)
+	b = append(b, ':')
+	b = append(b, name...)
+	b = strconv.AppendInt(b, int64(len(value)), 10)
+	b = append(b, ':')
+	return append(b, value...)
 }
 
 // Redacted returns a copy that is safe to display or log: the secrets are
