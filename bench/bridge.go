@@ -97,6 +97,7 @@ func (b *bench) startBridge(ctx context.Context, w *fakeWatcher, name string, en
 		}
 	}
 	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(cmd.Env, strings.Fields(b.cfg.BridgeEnv)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		logFile.Close()

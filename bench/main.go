@@ -54,6 +54,7 @@ type benchConfig struct {
 	CPUProfile   string `json:"-"`
 	Trace        string `json:"-"`
 	BridgeArgs   string `json:"bridge_args,omitempty"`
+	BridgeEnv    string `json:"bridge_env,omitempty"`
 	Events       int    `json:"events"`
 	NaiveEvents  int    `json:"naive_events"`
 	IngestRows   int    `json:"ingest_rows"`
@@ -70,6 +71,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the bridge's end-to-end run here (builds a profiling copy of the binary)")
 	fs.StringVar(&cfg.Trace, "trace", "", "with --cpuprofile, also write an execution trace of the end-to-end run here")
 	fs.StringVar(&cfg.BridgeArgs, "bridge-args", "", "extra flags for `watcherbridge serve`, space-separated (the default measures the defaults)")
+	fs.StringVar(&cfg.BridgeEnv, "bridge-env", "", "extra environment of the bridge only, space-separated KEY=VALUE (e.g. GOMEMLIMIT=100MiB)")
 	fs.IntVar(&cfg.Events, "events", 100_000, "events of the ceiling, end-to-end and replay runs")
 	fs.IntVar(&cfg.NaiveEvents, "naive-events", 10_000, "events of the naive baseline (its rate is per event, so fewer suffice)")
 	fs.IntVar(&cfg.IngestRows, "ingest-rows", 10_000, "rows of one activation push")
