@@ -64,6 +64,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzFlatValuesAgreesWithTokenValues$$' -fuzztime=$(FUZZTIME) ./events/activation/
 	$(GO) test -run='^$$' -fuzz='^FuzzLoadPlans$$' -fuzztime=$(FUZZTIME) ./handlers/plans/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeEnvelope$$' -fuzztime=$(FUZZTIME) ./events/
+	$(GO) test -run='^$$' -fuzz='^FuzzPeekIDAgreesWithDecode$$' -fuzztime=$(FUZZTIME) ./events/
 	$(GO) test -run='^$$' -fuzz='^FuzzCameraJSON$$' -fuzztime=$(FUZZTIME) ./watcherclient/
 
 vet:

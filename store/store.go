@@ -453,3 +453,13 @@ func walk(b *bolt.Bucket) error {
 	}
 	return nil
 }
+
+// Seen tells whether event id was already handled, in a read transaction
+// of its own.
+func (db *DB) Seen(id string) (seen bool, err error) {
+	err = db.View(func(tx *Tx) error {
+		seen = tx.Seen(id)
+		return nil
+	})
+	return seen, err
+}

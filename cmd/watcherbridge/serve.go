@@ -163,7 +163,7 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		return fmt.Errorf("dead-letter publisher: %w", err)
 	}
 	worker := handlers.NewWorker(applier, events.NewDeadLetters(dlqPub), log,
-		handlers.WorkerConfig{MaxDeliveries: uint64(cfg.MaxDeliveries), AckWait: cfg.AckWait, Attempts: db, Metrics: metrics})
+		handlers.WorkerConfig{MaxDeliveries: uint64(cfg.MaxDeliveries), AckWait: cfg.AckWait, Attempts: db, Metrics: metrics, Ledger: db})
 	metrics.Register(events.NewLagCollector(js), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "watcherbridge_store_bytes", Help: "Size of the state file.",
 	}, func() float64 { return float64(db.Size()) }))
