@@ -77,6 +77,7 @@ func (s *PullSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 	sub := &pullSub{out: make(chan *message.Message)}
 	slots := make(chan struct{}, s.cfg.InFlight)
 	log := s.log.With().Str("topic", topic).Logger()
+	msgCtx := context.WithoutCancel(ctx)
 	handle := func(jm jetstream.Msg) {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
@@ -91,7 +92,11 @@ func (s *PullSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 			return
 		}
 		msg := NewMessage(jm)
-		msg.SetContext(ctx)
+		// Watermill cancels the subscription's context as soon as the
+		// router starts closing; a handler holding a message must still
+		// finish it (Close waits up to CloseTimeout), or the Watcher call
+		// it made is repeated after the restart.
+		msg.SetContext(msgCtx)
 		s.inflight.Add(1)
 		select {
 		case sub.out <- msg:

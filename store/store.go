@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,16 +27,26 @@ const FormatVersion = 4
 var (
 	bucketMeta    = []byte("meta")
 	bucketCameras = []byte("cameras")
-	bucketEvents  = []byte("events")
-	keyVersion    = []byte("format_version")
+	// bucketEvents is the ledger of handled event ids (16-byte digests).
+	// Format 3 kept the ids themselves in bucketEventsV3; the migration
+	// moves them over in chunks.
+	bucketEvents   = []byte("ledger")
+	bucketEventsV3 = []byte("events")
+	keyVersion     = []byte("format_version")
+	// keyCompacted is how far the migration to format 4 got in the
+	// cameras bucket, so that a migration cut short resumes.
+	keyCompacted = []byte("migrate4_cameras_done")
 )
 
 // migrations[v] turns a file of version v into version v+1.
 var migrations = map[int]func(*bolt.Tx) error{
 	1: addSubscriberIndex,
 	2: addSubscriberOwners,
-	3: compactRecords,
+	// 3 to 4 is compactInChunks, outside these single transactions.
 }
+
+// compactFrom is the version whose migration runs in chunks.
+const compactFrom = 3
 
 // appendFill is the FillPercent of a bucket written only past its last
 // key: pages left full, since nothing will be inserted before their end.
@@ -106,12 +115,12 @@ func Open(path string, opts Options) (*DB, error) {
 }
 
 func (db *DB) init() error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	var v int
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
 		}
-		v := 0
 		if raw := meta.Get(keyVersion); raw != nil {
 			v, _ = strconv.Atoi(string(raw))
 		} else if tx.Bucket(bucketCameras) == nil {
@@ -120,20 +129,142 @@ func (db *DB) init() error {
 		if v > FormatVersion {
 			return fmt.Errorf("state file %s has format version %d, this build reads up to %d: run a newer watcherbridge", db.path, v, FormatVersion)
 		}
-		for ; v < FormatVersion; v++ {
+		if v == FormatVersion {
+			return createBuckets(tx)
+		}
+		for ; v < compactFrom; v++ {
 			if m := migrations[v]; m != nil {
 				if err := m(tx); err != nil {
 					return fmt.Errorf("migrate %s from version %d: %w", db.path, v, err)
 				}
 			}
 		}
-		for _, name := range [][]byte{bucketCameras, bucketEvents, bucketSubscribers, bucketSubscriberCameras, bucketSubscriberOwners} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+		return meta.Put(keyVersion, []byte(strconv.Itoa(v)))
+	})
+	if err != nil || v == FormatVersion {
+		return err
+	}
+	if err := db.compactInChunks(); err != nil {
+		return fmt.Errorf("migrate %s from version %d: %w", db.path, compactFrom, err)
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketEventsV3) != nil {
+			if err := tx.DeleteBucket(bucketEventsV3); err != nil {
 				return err
 			}
 		}
-		return meta.Put(keyVersion, []byte(strconv.Itoa(FormatVersion)))
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Delete(keyCompacted); err != nil {
+			return err
+		}
+		return createBuckets(tx)
 	})
+}
+
+func createBuckets(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketCameras, bucketEvents, bucketSubscribers, bucketSubscriberCameras, bucketSubscriberOwners} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return meta(tx).Put(keyVersion, []byte(strconv.Itoa(FormatVersion)))
+}
+
+func meta(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(bucketMeta) }
+
+// migrateChunk bounds the records one migration transaction rewrites. A
+// bbolt transaction keeps every page it changes in memory until it
+// commits: migrating a state file of 300,000 cameras and a million ledger
+// entries in one transaction took 1.5 GB. Each chunk commits, and the
+// migration resumes where it stopped if the process dies.
+var migrateChunk = 20_000
+
+// compactInChunks is the migration from format 3: camera records from
+// JSON to the binary encoding, in place, and ledger entries from the
+// event ids themselves to their digests, moved to bucketEvents.
+func (db *DB) compactInChunks() error {
+	for {
+		done := false
+		err := db.bolt.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketCameras)
+			if b == nil {
+				done = true
+				return nil
+			}
+			c := b.Cursor()
+			var k, v []byte
+			if after := meta(tx).Get(keyCompacted); after != nil {
+				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			} else {
+				k, v = c.First()
+			}
+			type pair struct{ k, v []byte }
+			var pairs []pair
+			for ; k != nil && len(pairs) < migrateChunk; k, v = c.Next() {
+				if v == nil {
+					return fmt.Errorf("unexpected bucket %q in %s", k, bucketCameras)
+				}
+				if len(v) > 0 && v[0] == recordCamera {
+					continue // already compact
+				}
+				cam, err := decodeCamera(string(k), v)
+				if err != nil {
+					return fmt.Errorf("decode camera %q: %w", k, err)
+				}
+				pairs = append(pairs, pair{bytes.Clone(k), encodeCamera(string(k), cam)})
+			}
+			done = k == nil
+			for _, p := range pairs {
+				if err := b.Put(p.k, p.v); err != nil {
+					return err
+				}
+			}
+			if len(pairs) > 0 {
+				return meta(tx).Put(keyCompacted, pairs[len(pairs)-1].k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if done {
+			break
+		}
+	}
+	for {
+		done := false
+		err := db.bolt.Update(func(tx *bolt.Tx) error {
+			old := tx.Bucket(bucketEventsV3)
+			if old == nil {
+				done = true
+				return nil
+			}
+			ledger, err := tx.CreateBucketIfNotExists(bucketEvents)
+			if err != nil {
+				return err
+			}
+			var keys [][]byte
+			c := old.Cursor()
+			for k, v := c.First(); k != nil && len(keys) < migrateChunk; k, v = c.Next() {
+				if err := ledger.Put(ledgerKey(string(k)), bytes.Clone(v)); err != nil {
+					return err
+				}
+				keys = append(keys, bytes.Clone(k))
+			}
+			done = len(keys) == 0
+			for _, k := range keys {
+				if err := old.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || done {
+			return err
+		}
+	}
 }
 
 func (db *DB) checkVersion() error {
@@ -215,7 +346,13 @@ func Verify(path string) (sum Summary, err error) {
 		return sum, err
 	}
 	err = db.View(func(tx *Tx) error {
-		sum.Events = tx.tx.Bucket(bucketEvents).Stats().KeyN
+		ledger := tx.tx.Bucket(bucketEvents)
+		if ledger == nil {
+			ledger = tx.tx.Bucket(bucketEventsV3) // a format 3 backup
+		}
+		if ledger != nil {
+			sum.Events = ledger.Stats().KeyN
+		}
 		return tx.EachCamera(func(c Camera) error {
 			sum.Cameras++
 			if c.Applied != nil {
@@ -353,63 +490,6 @@ func (t *Tx) MarkSeen(id string, at time.Time) error {
 func ledgerKey(id string) []byte {
 	sum := sha256.Sum256([]byte(id))
 	return sum[:16]
-}
-
-// compactRecords is the migration from version 3: camera records from
-// JSON to the binary layout of codec.go, and ledger keys from event ids
-// to ledgerKey. Both buckets are rebuilt in key order, so that their pages
-// come out full instead of keeping the gaps the rewrite would leave.
-func compactRecords(tx *bolt.Tx) error {
-	err := rebuild(tx, bucketCameras, func(k, v []byte) ([]byte, []byte, error) {
-		c, err := decodeCamera(string(k), v)
-		if err != nil {
-			return nil, nil, fmt.Errorf("decode camera %q: %w", k, err)
-		}
-		return bytes.Clone(k), encodeCamera(string(k), c), nil
-	})
-	if err != nil {
-		return err
-	}
-	return rebuild(tx, bucketEvents, func(k, v []byte) ([]byte, []byte, error) {
-		return ledgerKey(string(k)), bytes.Clone(v), nil
-	})
-}
-
-// rebuild replaces every pair of bucket name by what conv makes of it, in
-// full pages (they are written in key order). The results must not point
-// into the old pages, which the rebuild frees.
-func rebuild(tx *bolt.Tx, name []byte, conv func(k, v []byte) (key, val []byte, err error)) error {
-	b := tx.Bucket(name)
-	if b == nil {
-		return nil
-	}
-	type pair struct{ k, v []byte }
-	var pairs []pair
-	err := b.ForEach(func(k, v []byte) error {
-		if v == nil {
-			return fmt.Errorf("unexpected bucket %q in %s", k, name)
-		}
-		nk, nv, err := conv(k, v)
-		pairs = append(pairs, pair{nk, nv})
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	slices.SortFunc(pairs, func(a, b pair) int { return bytes.Compare(a.k, b.k) })
-	if err := tx.DeleteBucket(name); err != nil {
-		return err
-	}
-	if b, err = tx.CreateBucket(name); err != nil {
-		return err
-	}
-	b.FillPercent = appendFill
-	for _, p := range pairs {
-		if err := b.Put(p.k, p.v); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // lockHolder finds the process holding an flock on path from /proc/locks;

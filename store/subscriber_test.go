@@ -80,7 +80,7 @@ func TestMigrationFromVersion1IndexesCameras(t *testing.T) {
 	err = b.Update(func(tx *bolt.Tx) error {
 		meta, _ := tx.CreateBucket(bucketMeta)
 		cams, _ := tx.CreateBucket(bucketCameras)
-		_, _ = tx.CreateBucket(bucketEvents)
+		_, _ = tx.CreateBucket(bucketEventsV3)
 		raw, _ := json.Marshal(Camera{Serial: "OLD-1", Billing: &Billing{SubscriberID: "S9"}})
 		if err := cams.Put([]byte("OLD-1"), raw); err != nil {
 			return err
@@ -169,7 +169,7 @@ func TestMigrationFromVersion2IndexesOwnersAndCreated(t *testing.T) {
 	at := time.Unix(600, 0).UTC()
 	err = b.Update(func(tx *bolt.Tx) error {
 		meta, _ := tx.CreateBucket(bucketMeta)
-		for _, n := range [][]byte{bucketCameras, bucketEvents, bucketSubscriberCameras} {
+		for _, n := range [][]byte{bucketCameras, bucketEventsV3, bucketSubscriberCameras} {
 			_, _ = tx.CreateBucket(n)
 		}
 		subs, _ := tx.CreateBucket(bucketSubscribers)
