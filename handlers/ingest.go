@@ -143,6 +143,24 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	// A row repeated within the push is a duplicate of its first copy.
+	// It is counted here and not published: the stream would refuse it
+	// anyway, but only after refusing the whole atomic batch holding it,
+	// which then goes row by row (a review measured 4 s instead of 0.1 s
+	// for 3,300 rows with 300 repeats).
+	inPush := make(map[string]bool, len(msgs))
+	unique := msgs[:0:0]
+	repeated := 0
+	for _, m := range msgs {
+		if inPush[m.ID] {
+			repeated++
+			continue
+		}
+		inPush[m.ID] = true
+		unique = append(unique, m)
+	}
+	msgs = unique
+	rows := len(msgs)
 	reply := IngestReply{Format: res.Format, RejectedRows: []RejectedRow{}}
 	for _, rj := range res.Rejected {
 		rec := rejectedRecord{Row: rj.Index, Line: rj.Line, Format: res.Format, Raw: rj.Raw, Reason: rj.Reason, ReceivedAt: now}
@@ -165,7 +183,8 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.unavailable(w)
 		return
 	}
-	for _, dup := range dups[:len(res.Rows)] {
+	reply.Duplicate = repeated
+	for _, dup := range dups[:rows] {
 		if dup {
 			reply.Duplicate++
 		} else {

@@ -161,7 +161,8 @@ func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer
 	case c.watcherAPIKey == "":
 		return nil, fmt.Errorf("no Watcher API key: set --watcher-api-key-file (or --watcher-api-key, %s)", envName("watcher-api-key"))
 	case c.Concurrency < 1 || c.BatchSize < 1 || c.ImportBatch < 1 || c.MaxAckPending < c.Concurrency:
-		return nil, fmt.Errorf("--concurrency, --batch-size and --import-batch must be positive and --max-ack-pending at least --concurrency")
+		return nil, fmt.Errorf("--concurrency (%d), --batch-size (%d) and --import-batch (%d) must be positive and --max-ack-pending (%d) at least --concurrency: raise --max-ack-pending or lower --concurrency (defaults 4096 and 1024)",
+			c.Concurrency, c.BatchSize, c.ImportBatch, c.MaxAckPending)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, fmt.Errorf("--tls-cert and --tls-key go together")
