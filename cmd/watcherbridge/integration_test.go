@@ -611,3 +611,22 @@ func TestTransientWatcherErrorIsRetried(t *testing.T) {
 	}
 	b.stop(t)
 }
+
+// A consumer deleted under the running bridge stops its topic; /readyz
+// must say so, naming the consumer, instead of reporting ready.
+func TestReadyzFailsWhenAConsumerIsDeleted(t *testing.T) {
+	integration(t)
+	_, url := fakeWatcher(t, false)
+	b := startBridge(t, testConfig(t, url), "consumer-gone")
+	eventually(t, 10*time.Second, "ready", readyzIs(t, b, http.StatusOK))
+	js := jsClient(t, b.NATS)
+	name := events.ConsumerName(events.CameraAssigned)
+	if err := js.DeleteConsumer(t.Context(), events.Stream, name); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "not ready", readyzIs(t, b, http.StatusServiceUnavailable))
+	r := doHTTP(t, http.MethodGet, b.url("/readyz"), "", nil)
+	if !strings.Contains(string(r.Body), name) {
+		t.Fatalf("/readyz does not name the deleted consumer: %s", r.Body)
+	}
+}

@@ -228,9 +228,18 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		handlers.Check{Name: "watcher", Fn: func(context.Context) error {
 			return errors.Join(applier.Health(), breaker.Health())
 		}},
-		handlers.Check{Name: "worker", Fn: func(context.Context) error {
+		handlers.Check{Name: "worker", Fn: func(ctx context.Context) error {
 			if !router.IsRunning() || router.IsClosed() {
 				return errors.New("worker router is not running")
+			}
+			// A consumer deleted under a running bridge stops its topic
+			// for good (the subscriber only logs); say so here. Other
+			// lookup errors are the NATS check's business.
+			for _, topic := range events.Topics() {
+				name := events.ConsumerName(topic)
+				if _, err := js.Consumer(ctx, events.Stream, name); errors.Is(err, jetstream.ErrConsumerNotFound) {
+					return fmt.Errorf("consumer %s of %s was deleted: restart the bridge to recreate it (events already handled are skipped)", name, topic)
+				}
 			}
 			return nil
 		}},
