@@ -51,7 +51,9 @@ func receive(t *testing.T, ch <-chan *message.Message, n int) []*message.Message
 
 func waitConsumer(t *testing.T, stream jetstream.Stream, what string, ok func(*jetstream.ConsumerInfo) bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		cons, err := stream.Consumer(t.Context(), ConsumerName(CameraActivated))
 		if err != nil {
@@ -64,11 +66,12 @@ func waitConsumer(t *testing.T, stream jetstream.Stream, what string, ok func(*j
 		if ok(info) {
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			t.Fatalf("consumer never reached %s: ack floor %d, %d awaiting ack, %d pending, %d redelivered",
 				what, info.AckFloor.Stream, info.NumAckPending, info.NumPending, info.NumRedelivered)
+		case <-tick.C:
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -122,6 +125,8 @@ func TestPullSubscriberCloseGivesBackWhatNoHandlerHeld(t *testing.T) {
 	held := receive(t, ch, 4)
 	closed := make(chan error, 1)
 	go func() { closed <- sub.Close() }()
+	// The behaviour under test is that Close blocks: it must not return
+	// within this window while handlers hold messages.
 	select {
 	case err := <-closed:
 		t.Fatalf("Close returned (%v) while handlers still held messages", err)
