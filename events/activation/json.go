@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/watcherbridge/watcherbridge/events/jsonscan"
 )
 
 func parseJSON(data []byte, lim Limits) (Result, error) {
@@ -299,115 +301,48 @@ func maskJSON(raw []byte) string {
 // time until its 200.
 func flatValues(raw []byte) (vals map[string]value, err error, ok bool) {
 	// The decoder hands elements over without surrounding space.
-	i := 0
 	if len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' || !json.Valid(raw) {
 		return nil, nil, false
 	}
 	vals = make(map[string]value, 12)
 	seen := make(map[string]bool, 12)
-	i = skipSpace(raw, i+1)
-	if i < len(raw) && raw[i] == '}' {
-		return vals, nil, skipSpace(raw, i+1) == len(raw)
-	}
-	for {
-		if i >= len(raw) || raw[i] != '"' {
-			return nil, nil, false
+	walked := jsonscan.Members(raw, func(key string, v []byte) bool {
+		name := normName(key)
+		if !isKnown(name) {
+			return true
 		}
-		j := i + 1
-		for j < len(raw) && raw[j] != '"' {
-			if raw[j] == '\\' || raw[j] < 0x20 {
-				return nil, nil, false
+		if seen[name] {
+			err = rowErr(name, "appears more than once in the object: send it once")
+			return false
+		}
+		seen[name] = true
+		switch v[0] {
+		case 'n':
+		case 't', 'f':
+			vals[name] = value{text: string(v), kind: valBool}
+		case '"':
+			if !utf8.Valid(v) {
+				err = rowErr(name, "is not valid UTF-8: send text encoded as UTF-8")
+				return false
 			}
-			j++
-		}
-		if j >= len(raw) {
-			return nil, nil, false
-		}
-		key := string(raw[i+1 : j])
-		i = skipSpace(raw, j+1)
-		if i >= len(raw) || raw[i] != ':' {
-			return nil, nil, false
-		}
-		i = skipSpace(raw, i+1)
-		start := i
-		escaped := false
-		if i < len(raw) && raw[i] == '"' {
-			i++
-			for i < len(raw) && raw[i] != '"' {
-				if raw[i] < 0x20 {
-					return nil, nil, false
+			text := string(v[1 : len(v)-1])
+			if !jsonscan.Plain(v) {
+				if json.Unmarshal(v, &text) != nil {
+					return false
 				}
-				if raw[i] == '\\' {
-					escaped = true
-					i++
-				}
-				i++
 			}
-			if i >= len(raw) {
-				return nil, nil, false
+			if strings.TrimSpace(text) != "" {
+				vals[name] = value{text: text, kind: valString}
 			}
-			i++
-		} else {
-			for i < len(raw) && raw[i] != ',' && raw[i] != '}' && !isSpace(raw[i]) {
-				if raw[i] == '{' || raw[i] == '[' || raw[i] == '"' {
-					return nil, nil, false
-				}
-				i++
-			}
-			if lit := string(raw[start:i]); lit != "true" && lit != "false" && lit != "null" && !json.Valid(raw[start:i]) {
-				return nil, nil, false
-			}
-		}
-		if start == i {
-			return nil, nil, false
-		}
-		v := raw[start:i]
-		if name := normName(key); isKnown(name) {
-			if seen[name] {
-				return nil, rowErr(name, "appears more than once in the object: send it once"), true
-			}
-			seen[name] = true
-			switch v[0] {
-			case 'n':
-			case 't', 'f':
-				vals[name] = value{text: string(v), kind: valBool}
-			case '"':
-				if !utf8.Valid(v) {
-					return nil, rowErr(name, "is not valid UTF-8: send text encoded as UTF-8"), true
-				}
-				text := string(v[1 : len(v)-1])
-				if escaped {
-					if err := json.Unmarshal(v, &text); err != nil {
-						return nil, nil, false
-					}
-				}
-				if strings.TrimSpace(text) != "" {
-					vals[name] = value{text: text, kind: valString}
-				}
-			default:
-				vals[name] = value{text: string(v), kind: valNumber}
-			}
-		}
-		i = skipSpace(raw, i)
-		if i >= len(raw) {
-			return nil, nil, false
-		}
-		switch raw[i] {
-		case ',':
-			i = skipSpace(raw, i+1)
-		case '}':
-			return vals, nil, skipSpace(raw, i+1) == len(raw)
+		case '{', '[':
+			return false // the token reader explains it
 		default:
-			return nil, nil, false
+			vals[name] = value{text: string(v), kind: valNumber}
 		}
+		return true
+	})
+	if err != nil {
+		return nil, err, true
 	}
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
+	return vals, nil, walked
 }
