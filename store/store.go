@@ -183,83 +183,84 @@ var migrateChunk = 20_000
 // JSON to the binary encoding, in place, and ledger entries from the
 // event ids themselves to their digests, moved to bucketEvents.
 func (db *DB) compactInChunks() error {
-	for {
-		done := false
-		err := db.bolt.Update(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucketCameras)
-			if b == nil {
-				done = true
-				return nil
-			}
-			c := b.Cursor()
-			var k, v []byte
-			if after := meta(tx).Get(keyCompacted); after != nil {
-				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
-					k, v = c.Next()
-				}
-			} else {
-				k, v = c.First()
-			}
-			type pair struct{ k, v []byte }
-			var pairs []pair
-			for ; k != nil && len(pairs) < migrateChunk; k, v = c.Next() {
-				if v == nil {
-					return fmt.Errorf("unexpected bucket %q in %s", k, bucketCameras)
-				}
-				if len(v) > 0 && v[0] == recordCamera {
-					continue // already compact
-				}
-				cam, err := decodeCamera(string(k), v)
-				if err != nil {
-					return fmt.Errorf("decode camera %q: %w", k, err)
-				}
-				pairs = append(pairs, pair{bytes.Clone(k), encodeCamera(string(k), cam)})
-			}
-			done = k == nil
-			for _, p := range pairs {
-				if err := b.Put(p.k, p.v); err != nil {
-					return err
-				}
-			}
-			if len(pairs) > 0 {
-				return meta(tx).Put(keyCompacted, pairs[len(pairs)-1].k)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
+	err := db.inChunks(func(tx *bolt.Tx) (bool, error) {
+		b := tx.Bucket(bucketCameras)
+		if b == nil {
+			return true, nil
 		}
-		if done {
-			break
-		}
-	}
-	for {
-		done := false
-		err := db.bolt.Update(func(tx *bolt.Tx) error {
-			old := tx.Bucket(bucketEventsV3)
-			if old == nil {
-				done = true
-				return nil
+		c := b.Cursor()
+		var k, v []byte
+		if after := meta(tx).Get(keyCompacted); after != nil {
+			if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
 			}
-			ledger, err := tx.CreateBucketIfNotExists(bucketEvents)
+		} else {
+			k, v = c.First()
+		}
+		type pair struct{ k, v []byte }
+		var pairs []pair
+		for ; k != nil && len(pairs) < migrateChunk; k, v = c.Next() {
+			if v == nil {
+				return false, fmt.Errorf("unexpected bucket %q in %s", k, bucketCameras)
+			}
+			if len(v) > 0 && v[0] == recordCamera {
+				continue // already compact
+			}
+			cam, err := decodeCamera(string(k), v)
 			if err != nil {
-				return err
+				return false, fmt.Errorf("decode camera %q: %w", k, err)
 			}
-			var keys [][]byte
-			c := old.Cursor()
-			for k, v := c.First(); k != nil && len(keys) < migrateChunk; k, v = c.Next() {
-				if err := ledger.Put(ledgerKey(string(k)), bytes.Clone(v)); err != nil {
-					return err
-				}
-				keys = append(keys, bytes.Clone(k))
+			pairs = append(pairs, pair{bytes.Clone(k), encodeCamera(string(k), cam)})
+		}
+		for _, p := range pairs {
+			if err := b.Put(p.k, p.v); err != nil {
+				return false, err
 			}
-			done = len(keys) == 0
-			for _, k := range keys {
-				if err := old.Delete(k); err != nil {
-					return err
-				}
+		}
+		if len(pairs) > 0 {
+			if err := meta(tx).Put(keyCompacted, pairs[len(pairs)-1].k); err != nil {
+				return false, err
 			}
-			return nil
+		}
+		return k == nil, nil
+	})
+	if err != nil {
+		return err
+	}
+	return db.inChunks(func(tx *bolt.Tx) (bool, error) {
+		old := tx.Bucket(bucketEventsV3)
+		if old == nil {
+			return true, nil
+		}
+		ledger, err := tx.CreateBucketIfNotExists(bucketEvents)
+		if err != nil {
+			return false, err
+		}
+		var keys [][]byte
+		c := old.Cursor()
+		for k, v := c.First(); k != nil && len(keys) < migrateChunk; k, v = c.Next() {
+			if err := ledger.Put(ledgerKey(string(k)), bytes.Clone(v)); err != nil {
+				return false, err
+			}
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := old.Delete(k); err != nil {
+				return false, err
+			}
+		}
+		return len(keys) == 0, nil
+	})
+}
+
+// inChunks runs chunk in write transactions of its own until it reports
+// that it is done.
+func (db *DB) inChunks(chunk func(*bolt.Tx) (done bool, err error)) error {
+	for {
+		var done bool
+		err := db.bolt.Update(func(tx *bolt.Tx) (err error) {
+			done, err = chunk(tx)
+			return err
 		})
 		if err != nil || done {
 			return err
