@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,24 @@ type PullConfig struct {
 	// CloseTimeout bounds the wait, on Close, for handlers to settle the
 	// messages they hold.
 	CloseTimeout time.Duration
+	// Skip, if set, is asked about every message before it is handed to
+	// the router; a message it says needs no handling (an event handled
+	// before) is acknowledged at once, in the pulling goroutine.
+	//
+	// In a replay of events all handled before, the router's share (a
+	// Watermill message, its metadata, a goroutine and two channel
+	// handovers per message) was most of the bridge's CPU; answering them
+	// here roughly doubled the replay rate of `make bench`.
+	Skip func(Incoming) bool
+}
+
+// Incoming is what Skip sees of a pulled message.
+type Incoming struct {
+	Subject   string
+	Body      []byte
+	Header    Header
+	Delivered uint64
+	StreamSeq uint64
 }
 
 // PullSubscriber is a Watermill subscriber reading each topic from its
@@ -83,6 +102,12 @@ func (s *PullSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 		defer s.mu.RUnlock()
 		if s.closed {
 			s.release(jm)
+			return
+		}
+		if s.cfg.Skip != nil && s.cfg.Skip(incoming(jm)) {
+			if err := jm.Ack(); err != nil {
+				log.Warn().Err(err).Msg("ack of an event handled before not sent")
+			}
 			return
 		}
 		select {
@@ -186,6 +211,31 @@ func (s *PullSubscriber) Close() error {
 		}
 	})
 	return err
+}
+
+func incoming(jm jetstream.Msg) Incoming {
+	h := jm.Headers()
+	in := Incoming{Subject: jm.Subject(), Body: jm.Data(), Header: natsHeader(h)}
+	if meta, err := jm.Metadata(); err == nil {
+		in.Delivered, in.StreamSeq = meta.NumDelivered, meta.Sequence.Stream
+	}
+	return in
+}
+
+// natsHeader reads NATS headers as envelopes name them: CloudEvents
+// attributes are case-insensitive, NATS header keys are not.
+func natsHeader(h map[string][]string) Header {
+	return func(key string) string {
+		if v := h[key]; len(v) > 0 {
+			return v[0]
+		}
+		for k, v := range h {
+			if len(v) > 0 && strings.EqualFold(k, key) {
+				return v[0]
+			}
+		}
+		return ""
+	}
 }
 
 // NewMessage turns a JetStream message into a Watermill message carrying

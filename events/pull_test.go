@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -248,5 +249,47 @@ func TestEnsureConsumerReplacesAnEarlierPushConsumer(t *testing.T) {
 	}
 	if info.Config.AckWait != 2*time.Minute || info.Config.OptStartSeq != 7 {
 		t.Fatalf("after update: ack wait %s, start sequence %d", info.Config.AckWait, info.Config.OptStartSeq)
+	}
+}
+
+// A message Skip answers for is acked without reaching the router; the
+// others are handed out as usual.
+func TestPullSubscriberAcksWhatSkipAnswersFor(t *testing.T) {
+	_, stream := pullSetup(t, 40, time.Hour)
+	skipped := make(chan Incoming, 40)
+	sub := NewPullSubscriber(stream, PullConfig{InFlight: 64, Skip: func(in Incoming) bool {
+		if in.StreamSeq%2 == 0 {
+			skipped <- in
+			return true
+		}
+		return false
+	}}, zerolog.Nop())
+	t.Cleanup(func() { _ = sub.Close() })
+	ch, err := sub.Subscribe(t.Context(), CameraActivated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range receive(t, ch, 20) {
+		if seq, err := strconv.ParseUint(m.Metadata.Get(MetaStreamSeq), 10, 64); err != nil || seq%2 == 0 {
+			t.Fatalf("message %q reached the router although Skip answered for it", m.Metadata.Get(MetaStreamSeq))
+		}
+		m.Ack()
+	}
+	waitConsumer(t, stream, "every message acked", func(i *jetstream.ConsumerInfo) bool {
+		return i.AckFloor.Stream == 40 && i.NumAckPending == 0 && i.NumRedelivered == 0
+	})
+	close(skipped)
+	n := 0
+	for in := range skipped {
+		n++
+		if in.Subject != CameraActivated || in.Delivered != 1 || len(in.Body) == 0 {
+			t.Fatalf("Skip saw %+v; want the subject, the body and the delivery count", in)
+		}
+		if in.Header(strings.ToLower(jetstream.MsgIDHeader)) == "" {
+			t.Fatalf("Skip's Header does not find %s case-insensitively", jetstream.MsgIDHeader)
+		}
+	}
+	if n != 20 {
+		t.Fatalf("Skip answered for %d messages, want 20", n)
 	}
 }

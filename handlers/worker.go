@@ -93,6 +93,30 @@ func NewWorker(applier EventApplier, dlq DeadLetterSink, log zerolog.Logger, cfg
 	return &Worker{applier: applier, dlq: dlq, attempts: cfg.Attempts, metrics: cfg.Metrics, ledger: cfg.Ledger, log: log, maxDeliveries: cfg.MaxDeliveries, workTimeout: cfg.AckWait * 3 / 4}
 }
 
+// Skip tells the pull subscriber (events.PullConfig.Skip) that an event
+// was handled before, from its id and the ledger, so that it is acked
+// without reaching the router; it counts it as a duplicate. The applier
+// would find it in the ledger too, after decoding the envelope and its
+// payload: in a replay of events all handled before, that decoding was
+// most of the worker's CPU.
+func (w *Worker) Skip(in events.Incoming) bool {
+	if w.ledger == nil {
+		return false
+	}
+	id, ok := events.PeekID(in.Body, in.Header)
+	if !ok {
+		return false
+	}
+	if seen, err := w.ledger.Seen(id); err != nil || !seen {
+		return false
+	}
+	w.metrics.Event(in.Subject, string(Duplicate))
+	if in.Delivered > 1 {
+		w.forget(w.log, in.Subject+"/"+strconv.FormatUint(in.StreamSeq, 10))
+	}
+	return true
+}
+
 // Handle is a Watermill NoPublishHandlerFunc. Returning nil acks; an error
 // nacks with a delay (see events.Backoff).
 func (w *Worker) Handle(msg *message.Message) error {
@@ -100,20 +124,6 @@ func (w *Worker) Handle(msg *message.Message) error {
 	delivered := events.Delivered(msg)
 	topic := msg.Metadata.Get(events.MetaSubject)
 	header := metadataHeader(msg.Metadata)
-	if w.ledger != nil {
-		// The applier would find it in the ledger too, after decoding the
-		// envelope and its payload: in a replay of events all handled
-		// before, that decoding was most of the worker's CPU.
-		if id, ok := events.PeekID(msg.Payload, header); ok {
-			if seen, err := w.ledger.Seen(id); err == nil && seen {
-				w.metrics.Event(topic, string(Duplicate))
-				if delivered > 1 {
-					w.forget(w.log, topic+"/"+msg.Metadata.Get(events.MetaStreamSeq))
-				}
-				return nil
-			}
-		}
-	}
 	env, err := events.Decode(msg.Payload, header)
 	// The child logger is built only on the paths that log: building it
 	// for every event was a measurable share of the worker's allocations,

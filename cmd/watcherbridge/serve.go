@@ -426,6 +426,7 @@ func newRouter(cfg serveConfig, natsURL string, worker *handlers.Worker, log zer
 		// Capped at 30s: once Watcher is back (the breaker probes every
 		// --breaker-open-for), waiting events should follow within seconds.
 		NakDelay: events.Backoff{Base: time.Second, Max: 30 * time.Second},
+		Skip:     worker.Skip,
 	}, log.With().Str("component", "worker").Logger())
 	for _, topic := range events.Topics() {
 		router.AddConsumerHandler("apply-"+topic, topic, sub, worker.Handle)
