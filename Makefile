@@ -62,10 +62,12 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCSV$$' -fuzztime=$(FUZZTIME) ./events/activation/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseJSON$$' -fuzztime=$(FUZZTIME) ./events/activation/
 	$(GO) test -run='^$$' -fuzz='^FuzzFlatValuesAgreesWithTokenValues$$' -fuzztime=$(FUZZTIME) ./events/activation/
+	$(GO) test -run='^$$' -fuzz='^FuzzValidElementsAgreesWithDecoder$$' -fuzztime=$(FUZZTIME) ./events/activation/
 	$(GO) test -run='^$$' -fuzz='^FuzzLoadPlans$$' -fuzztime=$(FUZZTIME) ./handlers/plans/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeEnvelope$$' -fuzztime=$(FUZZTIME) ./events/
 	$(GO) test -run='^$$' -fuzz='^FuzzPeekIDAgreesWithDecode$$' -fuzztime=$(FUZZTIME) ./events/
 	$(GO) test -run='^$$' -fuzz='^FuzzCameraJSON$$' -fuzztime=$(FUZZTIME) ./watcherclient/
+	$(GO) test -run='^$$' -fuzz='^FuzzValidAgreesWithEncodingJSON$$' -fuzztime=$(FUZZTIME) ./events/jsonscan/
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

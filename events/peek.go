@@ -1,7 +1,6 @@
 package events
 
 import (
-	"encoding/json"
 	"strings"
 	"unicode/utf8"
 
@@ -21,9 +20,9 @@ func PeekID(body []byte, header Header) (id string, ok bool) {
 		id = header("ce-id")
 		return id, id != ""
 	}
-	// json.Valid is a plain scan, cheap next to decoding; past it, the
-	// walk only has to find member boundaries.
-	if !json.Valid(body) {
+	// Validity first (jsonscan.Valid agrees with json.Valid); past it,
+	// the walk only has to find member boundaries.
+	if !jsonscan.Valid(body) {
 		return "", false
 	}
 	found := false

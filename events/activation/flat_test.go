@@ -1,7 +1,10 @@
 package activation
 
 import (
+	"bytes"
+	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -29,6 +32,34 @@ func FuzzFlatValuesAgreesWithTokenValues(f *testing.F) {
 		}
 		if ferr == nil && !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("%q:\nfast  %v\ntoken %v", raw, fast, slow)
+		}
+	})
+}
+
+// validElements is a fast path of decodeElements: wherever it answers, it
+// must answer the same, rows, rejections and their order.
+func FuzzValidElementsAgreesWithDecoder(f *testing.F) {
+	for _, s := range []string{
+		`[{"agent_serial":"SN-1","agent_key":"k"},{"agent_serial":"SN-2","dvr_depth":3}]`,
+		` [ {"agent_serial":"a"} , 5 , "x" , [1] , {"agent_serial":{"n":1}} , null ] `,
+		`[]`, `[{}]`, `[{"agent_serial":"SN\u00e9"}]`, `[{"a":1},]`, `[{"agent_serial":"x"}] []`,
+		`[` + strings.Repeat(`{"agent_serial":"s"},`, 25) + `{"agent_serial":"t"}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := validElements(data, fuzzLimits())
+		if !ok {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		slow, err := decodeElements(dec, fuzzLimits())
+		if err != nil {
+			t.Fatalf("%q: the fast path read it, the decoder refused it: %v", data, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q:\nfast    %+v\ndecoder %+v", data, fast, slow)
 		}
 	})
 }

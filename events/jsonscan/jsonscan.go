@@ -7,7 +7,7 @@ package jsonscan
 // object b, in order, until fn returns false. It reports false when b is
 // not an object it can walk (a key with escapes, unbalanced text) or fn
 // stopped it; callers then fall back to encoding/json. It does not
-// validate: callers that need valid JSON check it first (json.Valid).
+// validate: callers that need valid JSON check it first (Valid).
 func Members(b []byte, fn func(key string, val []byte) bool) bool {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
@@ -43,6 +43,38 @@ func Members(b []byte, fn func(key string, val []byte) bool) bool {
 		case ',':
 			i = skipSpace(b, i+1)
 		case '}':
+			return skipSpace(b, i+1) == len(b)
+		default:
+			return false
+		}
+	}
+}
+
+// Elements calls fn with the raw text of each element of the array b, in
+// order, until fn returns false. It reports false when b is not an array
+// it can walk or fn stopped it. Like Members, it does not validate.
+func Elements(b []byte, fn func(val []byte) bool) bool {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return skipSpace(b, i+1) == len(b)
+	}
+	for {
+		end := valueEnd(b, i)
+		if end <= i || !fn(b[i:end]) {
+			return false
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case ']':
 			return skipSpace(b, i+1) == len(b)
 		default:
 			return false

@@ -27,3 +27,25 @@ func TestMembersWalksTopLevelOnly(t *testing.T) {
 		t.Error("Plain")
 	}
 }
+
+func TestElementsWalksTopLevelOnly(t *testing.T) {
+	var vals []string
+	ok := Elements([]byte(` [ {"a":[1,"]"]} , "x,]" ,-2, [] ,null] `), func(v []byte) bool {
+		vals = append(vals, string(v))
+		return true
+	})
+	if !ok || !reflect.DeepEqual(vals, []string{`{"a":[1,"]"]}`, `"x,]"`, `-2`, `[]`, `null`}) {
+		t.Fatalf("ok=%v vals=%q", ok, vals)
+	}
+	if !Elements([]byte(` [ ] `), func([]byte) bool { t.Fatal("an element in []"); return true }) {
+		t.Error("[] not walked")
+	}
+	for _, bad := range []string{`{}`, `[1`, `[1]x`, `[1 2]`, `["open]`} {
+		if Elements([]byte(bad), func([]byte) bool { return true }) {
+			t.Errorf("%s walked; want false", bad)
+		}
+	}
+	if Elements([]byte(`[1,2]`), func(v []byte) bool { return string(v) != "2" }) {
+		t.Error("a walk fn stopped must report false")
+	}
+}
