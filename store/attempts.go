@@ -65,6 +65,18 @@ func (db *DB) Attempts(key string) ([]Attempt, error) {
 
 // ForgetAttempts drops the history of key once the message is done with.
 func (db *DB) ForgetAttempts(key string) error {
+	// Looked up first: most redelivered events have nothing recorded
+	// (they came back after a restart, not after a failure), and an
+	// Update that changes nothing still costs a commit and an fsync,
+	// once per message of the pulling goroutine (events.PullConfig.Skip).
+	var recorded bool
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAttempts)
+		recorded = b != nil && b.Get([]byte(key)) != nil
+		return nil
+	}); err != nil || !recorded {
+		return err
+	}
 	return db.bolt.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAttempts)
 		if b == nil || b.Get([]byte(key)) == nil {
