@@ -205,9 +205,21 @@ func newLogger(format, level string, w io.Writer) zerolog.Logger {
 		lvl = zerolog.InfoLevel
 	}
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !colorTerminal(w)}
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+// colorTerminal reports whether w is a terminal that wants colours:
+// escape codes in a log file or a journal are noise, and NO_COLOR
+// (no-color.org) turns them off everywhere.
+func colorTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // readIngestCredentials reads the token and basic-credential files: one
