@@ -23,9 +23,22 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "watcherbridge:", err)
-		os.Exit(1)
+		code := 1
+		var es exitStatus
+		if errors.As(err, &es) {
+			code = es.code
+		}
+		os.Exit(code)
 	}
 }
+
+// exitStatus is an error that asks for an exit status other than 1.
+type exitStatus struct {
+	code int
+	msg  string
+}
+
+func (e exitStatus) Error() string { return e.msg }
 
 const usage = `watcherbridge keeps Flussonic Watcher in step with billing.
 
@@ -47,7 +60,7 @@ Usage:
   watcherbridge replay --topic T [--since TIME | --from-seq N] [--until TIME | --to-seq N]
                        [--subject S] [--dry-run] [--force]
                                   re-run stored events through the running bridge
-  watcherbridge reconcile [--organization ID] [--fix]
+  watcherbridge reconcile [--organization ID] [--fix] [--exit-code]
                                   compare Watcher with the desired state, fix drift
   watcherbridge version
 

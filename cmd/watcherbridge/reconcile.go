@@ -26,6 +26,7 @@ func runReconcile(ctx context.Context, args []string, getenv func(string) string
 	af := newAdminFlags(fs)
 	org := fs.Int64("organization", 0, "compare only this Watcher organization (default all)")
 	fix := fs.Bool("fix", false, "push the desired state to Watcher where it differs")
+	exitCode := fs.Bool("exit-code", false, "exit with status 3 when drift is found and not fixed (for scripts and cron)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -43,7 +44,10 @@ func runReconcile(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	if *af.output == "json" {
-		return writeJSONOut(stdout, res)
+		if err := writeJSONOut(stdout, res); err != nil {
+			return err
+		}
+		return driftStatus(res, *exitCode)
 	}
 	scope := "all organizations"
 	if *org != 0 {
@@ -79,5 +83,15 @@ func runReconcile(ctx context.Context, args []string, getenv func(string) string
 	} else if res.Missing+res.Different > 0 {
 		fmt.Fprintln(stdout, "Run with --fix to push the desired state.")
 	}
-	return nil
+	return driftStatus(res, *exitCode)
+}
+
+// driftStatus is the exit status of reconcile --exit-code: 3 while
+// Watcher differs from the desired state (found, and not fixed), so that
+// a script can tell drift (3) from a failure to compare (1).
+func driftStatus(res handlers.ReconcileResult, exitCode bool) error {
+	if !exitCode || res.Fixed || res.Missing+res.Different == 0 {
+		return nil
+	}
+	return exitStatus{code: 3, msg: fmt.Sprintf("drift: %d missing, %d different; run reconcile --fix to repair", res.Missing, res.Different)}
 }

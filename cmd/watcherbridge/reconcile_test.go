@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -84,6 +85,10 @@ func TestReconcileFindsAndFixesDrift(t *testing.T) {
 	if got := r.fake.Stats().Writes; got != writes {
 		t.Errorf("reconcile without --fix wrote to Watcher %d times", got-writes)
 	}
+	var es exitStatus
+	if _, err := runCmd(t, "reconcile", "--exit-code", r.adminURL()); !errors.As(err, &es) || es.code != 3 || !strings.Contains(err.Error(), "1 missing, 2 different") {
+		t.Errorf("reconcile --exit-code with drift: %v; want exit status 3 naming the drift", err)
+	}
 	if out := mustRun(t, "reconcile", "--organization", "3", r.adminURL()); !strings.Contains(out, "No drift") {
 		t.Errorf("reconcile of organization 3 should see none of organization 2's drift:\n%s", out)
 	}
@@ -115,5 +120,6 @@ func TestReconcileFindsAndFixesDrift(t *testing.T) {
 	if res.Missing != 0 || res.Different != 0 || res.Unknown != 1 || res.Fixed {
 		t.Errorf("reconcile after --fix: %+v", res)
 	}
+	mustRun(t, "reconcile", "--exit-code", r.adminURL()) // no drift left: status 0
 	r.b.stop(t)
 }
