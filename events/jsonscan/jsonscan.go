@@ -1,4 +1,5 @@
-// Package jsonscan walks the members of a JSON object without decoding it,
+// Package jsonscan walks the members of a JSON object (and the elements of
+// an array) and validates JSON without decoding it,
 // for the hot paths where encoding/json's reflection showed in profiles:
 // reading an event's id, the fields of a flat object, a pushed row.
 package jsonscan
@@ -9,62 +10,57 @@ package jsonscan
 // stopped it; callers then fall back to encoding/json. It does not
 // validate: callers that need valid JSON check it first (Valid).
 func Members(b []byte, fn func(key string, val []byte) bool) bool {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return false
-	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return skipSpace(b, i+1) == len(b)
-	}
-	for {
+	return items(b, '{', '}', func(i int) int {
 		if i >= len(b) || b[i] != '"' {
-			return false
+			return -1
 		}
 		end, escaped := stringEnd(b, i)
 		if end < 0 || escaped {
-			return false
+			return -1
 		}
 		key := string(b[i+1 : end-1])
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return false
+			return -1
 		}
 		i = skipSpace(b, i+1)
 		end = valueEnd(b, i)
 		if end <= i || !fn(key, b[i:end]) {
-			return false
+			return -1
 		}
-		i = skipSpace(b, end)
-		if i >= len(b) {
-			return false
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return skipSpace(b, i+1) == len(b)
-		default:
-			return false
-		}
-	}
+		return end
+	})
 }
 
 // Elements calls fn with the raw text of each element of the array b, in
 // order, until fn returns false. It reports false when b is not an array
 // it can walk or fn stopped it. Like Members, it does not validate.
 func Elements(b []byte, fn func(val []byte) bool) bool {
+	return items(b, '[', ']', func(i int) int {
+		end := valueEnd(b, i)
+		if end <= i || !fn(b[i:end]) {
+			return -1
+		}
+		return end
+	})
+}
+
+// items walks the object or array b, delimited by open and close: item
+// reads the member or element starting at i and returns the index after
+// it, or -1 to stop the walk. It reports whether the walk reached the
+// closing bracket with only space after it.
+func items(b []byte, open, close byte, item func(i int) int) bool {
 	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '[' {
+	if i >= len(b) || b[i] != open {
 		return false
 	}
 	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == ']' {
+	if i < len(b) && b[i] == close {
 		return skipSpace(b, i+1) == len(b)
 	}
 	for {
-		end := valueEnd(b, i)
-		if end <= i || !fn(b[i:end]) {
+		end := item(i)
+		if end < 0 {
 			return false
 		}
 		i = skipSpace(b, end)
@@ -74,7 +70,7 @@ func Elements(b []byte, fn func(val []byte) bool) bool {
 		switch b[i] {
 		case ',':
 			i = skipSpace(b, i+1)
-		case ']':
+		case close:
 			return skipSpace(b, i+1) == len(b)
 		default:
 			return false
