@@ -36,6 +36,11 @@ var (
 	// keyCompacted is how far the migration to format 4 got in the
 	// cameras bucket, so that a migration cut short resumes.
 	keyCompacted = []byte("migrate4_cameras_done")
+	// keyMigrating marks a file whose migration to format 4 has started
+	// and not finished. Such a file already says format 4, so that an
+	// older build refuses it by name instead of reading binary records as
+	// JSON; this build sees the mark and resumes.
+	keyMigrating = []byte("migrate4_pending")
 )
 
 // migrations[v] turns a file of version v into version v+1.
@@ -62,12 +67,16 @@ type Options struct {
 	// NoSync trades durability for speed; only benchmarks of the naive
 	// baseline may set it.
 	NoSync bool
+	// Log, if set, hears how a migration of the file's format goes: it
+	// can take minutes on a large file, and a silent start looks hung.
+	Log func(msg string)
 }
 
 // DB is the bridge's state file.
 type DB struct {
 	bolt *bolt.DB
 	path string
+	log  func(string)
 }
 
 // LockedError says that another process holds the state file.
@@ -101,7 +110,10 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
-	db := &DB{bolt: b, path: path}
+	db := &DB{bolt: b, path: path, log: opts.Log}
+	if db.log == nil {
+		db.log = func(string) {}
+	}
 	if opts.ReadOnly {
 		err = db.checkVersion()
 	} else {
@@ -116,6 +128,7 @@ func Open(path string, opts Options) (*DB, error) {
 
 func (db *DB) init() error {
 	var v int
+	resume := false
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -130,6 +143,9 @@ func (db *DB) init() error {
 			return fmt.Errorf("state file %s has format version %d, this build reads up to %d: run a newer watcherbridge", db.path, v, FormatVersion)
 		}
 		if v == FormatVersion {
+			if resume = meta.Get(keyMigrating) != nil; resume {
+				return nil
+			}
 			return createBuckets(tx)
 		}
 		for ; v < compactFrom; v++ {
@@ -139,26 +155,41 @@ func (db *DB) init() error {
 				}
 			}
 		}
-		return meta.Put(keyVersion, []byte(strconv.Itoa(v)))
+		if err := meta.Put(keyMigrating, []byte(strconv.Itoa(compactFrom))); err != nil {
+			return err
+		}
+		return meta.Put(keyVersion, []byte(strconv.Itoa(FormatVersion)))
 	})
-	if err != nil || v == FormatVersion {
+	if err != nil || (v == FormatVersion && !resume) {
 		return err
+	}
+	start := time.Now()
+	if resume {
+		db.log(fmt.Sprintf("resuming the migration of state file %s to format %d, cut short earlier", db.path, FormatVersion))
+	} else {
+		db.log(fmt.Sprintf("migrating state file %s from format %d to %d; it is resumed if cut short", db.path, compactFrom, FormatVersion))
 	}
 	if err := db.compactInChunks(); err != nil {
 		return fmt.Errorf("migrate %s from version %d: %w", db.path, compactFrom, err)
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketEventsV3) != nil {
 			if err := tx.DeleteBucket(bucketEventsV3); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if err := meta.Delete(keyCompacted); err != nil {
-			return err
+		for _, k := range [][]byte{keyCompacted, keyMigrating} {
+			if err := meta.Delete(k); err != nil {
+				return err
+			}
 		}
 		return createBuckets(tx)
 	})
+	if err == nil {
+		db.log(fmt.Sprintf("state file %s migrated to format %d in %s", db.path, FormatVersion, time.Since(start).Round(time.Millisecond)))
+	}
+	return err
 }
 
 func createBuckets(tx *bolt.Tx) error {
@@ -183,6 +214,7 @@ var migrateChunk = 20_000
 // JSON to the binary encoding, in place, and ledger entries from the
 // event ids themselves to their digests, moved to bucketEvents.
 func (db *DB) compactInChunks() error {
+	cameras, ids := 0, 0
 	err := db.inChunks(func(tx *bolt.Tx) (bool, error) {
 		b := tx.Bucket(bucketCameras)
 		if b == nil {
@@ -221,6 +253,8 @@ func (db *DB) compactInChunks() error {
 			if err := meta(tx).Put(keyCompacted, pairs[len(pairs)-1].k); err != nil {
 				return false, err
 			}
+			cameras += len(pairs)
+			db.log(fmt.Sprintf("migration: %d camera records rewritten", cameras))
 		}
 		return k == nil, nil
 	})
@@ -248,6 +282,10 @@ func (db *DB) compactInChunks() error {
 			if err := old.Delete(k); err != nil {
 				return false, err
 			}
+		}
+		if len(keys) > 0 {
+			ids += len(keys)
+			db.log(fmt.Sprintf("migration: %d handled event ids moved to the ledger", ids))
 		}
 		return len(keys) == 0, nil
 	})

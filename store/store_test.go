@@ -280,8 +280,28 @@ func TestMigrationFromVersion3CompactsRecords(t *testing.T) {
 		t.Errorf("verify of the version 3 file: %+v, %v", sum, err)
 	}
 
-	for range 2 { // migrated, then reopened as it is
-		db, err := Open(path, Options{})
+	// The file as a migration cut short left it: copied while the second
+	// chunk is being written, the first committed.
+	cutPath := filepath.Join(t.TempDir(), "cut.db")
+	var logged []string
+	logCut := func(msg string) {
+		logged = append(logged, msg)
+		if len(logged) == 3 { // the start, then one line per chunk
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Error(err)
+			}
+			if err := os.WriteFile(cutPath, raw, 0o600); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	for i := range 2 { // migrated, then reopened as it is
+		opts := Options{}
+		if i == 0 {
+			opts.Log = logCut
+		}
+		db, err := Open(path, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -333,5 +353,54 @@ func TestMigrationFromVersion3CompactsRecords(t *testing.T) {
 		if err != nil || sum.Cameras != len(cams) || sum.Events != len(ids) {
 			t.Errorf("verify of the migrated file: %+v, %v", sum, err)
 		}
+	}
+	if len(logged) < 3 || !strings.HasPrefix(logged[0], "migrating state file") || !strings.Contains(logged[len(logged)-1], "migrated to format 4") {
+		t.Errorf("migration log: %q; want its start, progress and end", logged)
+	}
+
+	// A file cut short already says format 4, so that a build reading up
+	// to format 3 refuses it by name instead of reading binary records as
+	// JSON; this build resumes it to the same content.
+	cut, err := bolt.Open(cutPath, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = cut.View(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if v := string(m.Get(keyVersion)); v != "4" || m.Get(keyMigrating) == nil || m.Get(keyCompacted) == nil {
+			t.Errorf("file cut short mid-migration: format %q, pending %q, cameras done up to %q; want 4 and both marks", v, m.Get(keyMigrating), m.Get(keyCompacted))
+		}
+		return nil
+	})
+	cut.Close()
+	var resumed []string
+	db, err := Open(cutPath, Options{Log: func(m string) { resumed = append(resumed, m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if len(resumed) == 0 || !strings.HasPrefix(resumed[0], "resuming the migration") {
+		t.Errorf("resumed migration log: %q", resumed)
+	}
+	got := map[string]Camera{}
+	err = db.View(func(tx *Tx) error {
+		if tx.tx.Bucket(bucketMeta).Get(keyMigrating) != nil || tx.tx.Bucket(bucketEventsV3) != nil {
+			t.Error("the resumed migration left its mark or the old ledger behind")
+		}
+		for _, id := range ids {
+			if !tx.Seen(id) {
+				t.Errorf("event %q not seen after the resumed migration", id)
+			}
+		}
+		return tx.EachCamera(func(c Camera) error {
+			got[c.Key()] = c
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("the resumed migration gives %d cameras differing from an uninterrupted one (%d)", len(got), len(want))
 	}
 }

@@ -79,7 +79,9 @@ func serve(ctx context.Context, cfg serveConfig, log zerolog.Logger, ready func(
 		return err
 	}
 
-	db, err := store.Open(filepath.Join(cfg.DataDir, "watcherbridge.db"), store.Options{LockTimeout: 5 * time.Second})
+	slog := log.With().Str("component", "store").Logger()
+	db, err := store.Open(filepath.Join(cfg.DataDir, "watcherbridge.db"), store.Options{LockTimeout: 5 * time.Second,
+		Log: func(msg string) { slog.Info().Msg(msg) }})
 	if err != nil {
 		return err
 	}
