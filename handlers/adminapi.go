@@ -370,10 +370,14 @@ func (a *AdminAPI) status(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s := a.cfg.Streams; s != nil && natsUp {
-		if c, err := s.Consumers(ctx); err != nil {
-			st.Errors = append(st.Errors, "consumers: "+err.Error())
-		} else {
+		// What could be read is shown even when a consumer could not:
+		// one deleted under the bridge is exactly when the rest matter.
+		c, err := s.Consumers(ctx)
+		if c != nil {
 			st.Consumers = c
+		}
+		if err != nil {
+			st.Errors = append(st.Errors, "consumers: "+err.Error())
 		}
 		if n, err := s.DeadLetters(ctx); err != nil {
 			st.Errors = append(st.Errors, "dead letters: "+err.Error())

@@ -613,11 +613,14 @@ func TestTransientWatcherErrorIsRetried(t *testing.T) {
 }
 
 // A consumer deleted under the running bridge stops its topic; /readyz
-// must say so, naming the consumer, instead of reporting ready.
+// must say so, naming the consumer, instead of reporting ready, and
+// status must still show the other consumers and name the missing one.
 func TestReadyzFailsWhenAConsumerIsDeleted(t *testing.T) {
 	integration(t)
 	_, url := fakeWatcher(t, false)
-	b := startBridge(t, testConfig(t, url), "consumer-gone")
+	cfg := testConfig(t, url)
+	cfg.AdminListen = "127.0.0.1:0"
+	b := startBridge(t, cfg, "consumer-gone")
 	eventually(t, 10*time.Second, "ready", readyzIs(t, b, http.StatusOK))
 	js := jsClient(t, b.NATS)
 	name := events.ConsumerName(events.CameraAssigned)
@@ -628,5 +631,9 @@ func TestReadyzFailsWhenAConsumerIsDeleted(t *testing.T) {
 	r := doHTTP(t, http.MethodGet, b.url("/readyz"), "", nil)
 	if !strings.Contains(string(r.Body), name) {
 		t.Fatalf("/readyz does not name the deleted consumer: %s", r.Body)
+	}
+	out := mustRun(t, "status", "--admin-url=http://"+b.Admin)
+	if !strings.Contains(out, "consumer "+name+" of topic "+events.CameraAssigned+" is missing") || !strings.Contains(out, "  "+events.CameraActivated+" ") {
+		t.Errorf("status with a deleted consumer should list the others and name the missing one:\n%s", out)
 	}
 }

@@ -31,6 +31,10 @@ func (s jsStatus) Consumers(ctx context.Context) ([]handlers.ConsumerLag, error)
 	var errs []error
 	for _, topic := range events.Topics() {
 		c, err := stream.Consumer(ctx, events.ConsumerName(topic))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			errs = append(errs, fmt.Errorf("consumer %s of topic %s is missing: its events wait until the bridge is restarted, which recreates it", events.ConsumerName(topic), topic))
+			continue
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("consumer %s: %w", events.ConsumerName(topic), err))
 			continue
