@@ -47,7 +47,7 @@ func runReconcile(ctx context.Context, args []string, getenv func(string) string
 		if err := writeJSONOut(stdout, res); err != nil {
 			return err
 		}
-		return driftStatus(res, *exitCode)
+		return reconcileStatus(res, *exitCode)
 	}
 	scope := "all organizations"
 	if *org != 0 {
@@ -77,20 +77,22 @@ func runReconcile(ctx context.Context, args []string, getenv func(string) string
 	if res.Fixed {
 		printChanges(stdout, res.Changes, false)
 		fmt.Fprintf(stdout, "Fixed: %d changes sent, %d failed.\n", len(res.Changes)-res.Errors, res.Errors)
-		if res.Errors > 0 {
-			return fmt.Errorf("%d fixes failed", res.Errors)
-		}
 	} else if res.Missing+res.Different > 0 {
 		fmt.Fprintln(stdout, "Run with --fix to push the desired state.")
 	}
-	return driftStatus(res, *exitCode)
+	return reconcileStatus(res, *exitCode)
 }
 
-// driftStatus is the exit status of reconcile --exit-code: 3 while
-// Watcher differs from the desired state (found, and not fixed), so that
-// a script can tell drift (3) from a failure to compare (1).
-func driftStatus(res handlers.ReconcileResult, exitCode bool) error {
-	if !exitCode || res.Fixed || res.Missing+res.Different == 0 {
+// reconcileStatus is reconcile's outcome, whatever the output format:
+// failed fixes are an error (status 1, as a failed comparison), and with
+// --exit-code, drift found and not fixed is status 3, so that a script
+// can tell drift from a failure. Cameras Watcher holds that the bridge
+// does not know are reported, never drift: the bridge does not own them.
+func reconcileStatus(res handlers.ReconcileResult, exitCode bool) error {
+	switch {
+	case res.Fixed && res.Errors > 0:
+		return fmt.Errorf("%d fixes failed: the drift they were for remains; see the lines above, fix the cause and run reconcile --fix again", res.Errors)
+	case !exitCode || res.Fixed || res.Missing+res.Different == 0:
 		return nil
 	}
 	return exitStatus{code: 3, msg: fmt.Sprintf("drift: %d missing, %d different; run reconcile --fix to repair", res.Missing, res.Different)}

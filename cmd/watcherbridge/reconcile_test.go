@@ -12,6 +12,7 @@ import (
 	"github.com/watcherbridge/watcherbridge/events"
 	"github.com/watcherbridge/watcherbridge/handlers"
 	"github.com/watcherbridge/watcherbridge/watcherclient"
+	"github.com/watcherbridge/watcherbridge/watcherclient/watchertest"
 )
 
 // TestReconcileFindsAndFixesDrift: a camera deleted in Watcher, a camera
@@ -121,5 +122,20 @@ func TestReconcileFindsAndFixesDrift(t *testing.T) {
 		t.Errorf("reconcile after --fix: %+v", res)
 	}
 	mustRun(t, "reconcile", "--exit-code", r.adminURL()) // no drift left: status 0
+
+	// A fix Watcher refuses leaves the drift: an error (status 1) in
+	// either output format, never success.
+	if _, err := wc.UpdateCamera(ctx, handlers.CameraName(two), map[string]any{"title": "edited again"}); err != nil {
+		t.Fatal(err)
+	}
+	r.fake.SetFault(watchertest.Fault{RowError: map[string]string{handlers.CameraName(two): "refused for the test"}})
+	for _, format := range []string{"table", "json"} {
+		out, err := runCmd(t, "reconcile", "--fix", "--exit-code", "--output", format, r.adminURL())
+		var es exitStatus
+		if err == nil || errors.As(err, &es) || !strings.Contains(err.Error(), "1 fixes failed") {
+			t.Errorf("reconcile --fix --output %s with a refused fix: %v; want the error naming the failed fix\n%s", format, err, out)
+		}
+	}
+	r.fake.ClearFault()
 	r.b.stop(t)
 }
