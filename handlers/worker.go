@@ -77,7 +77,7 @@ type WorkerConfig struct {
 	Attempts AttemptLog
 	// Metrics, if set, counts outcomes.
 	Metrics *Metrics
-	// Ledger, if set, lets the worker ack an event handled before from its
+	// Ledger, if set, lets Skip recognise an event handled before from its
 	// id alone, without decoding it (a replay, a redelivery).
 	Ledger Ledger
 }
